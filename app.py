@@ -1,0 +1,150 @@
+"""The Astegni session-request service: the FastAPI app and `python app.py` to serve it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from astegni import accounts
+from astegni.db import Database
+from astegni.http import RequestMiddleware, install_error_handlers
+from astegni.schema import apply_schema
+from astegni.settings import DATA_DIR, Settings, get_settings
+
+log = logging.getLogger("astegni")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+async def _prepare_database(app: FastAPI) -> None:
+    """Apply the schema (and demo data) as soon as the database answers; retried until then."""
+    settings: Settings = app.state.settings
+    db: Database = app.state.db
+    delay = 0.5
+    while True:
+        try:
+            await asyncio.to_thread(_apply, db, settings)
+            app.state.schema_ready = True
+            log.info("database ready")
+            return
+        except Exception as exc:  # the database may be down at start: keep trying
+            log.warning("database not ready (%s); retrying in %.1fs", str(exc).strip()[:200], delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
+def _apply(db: Database, settings: Settings) -> None:
+    conn = db.connect()
+    try:
+        apply_schema(conn)
+        if settings.load_demo_data:
+            from astegni.demo import load_demo_data
+
+            load_demo_data(conn, settings)
+    finally:
+        conn.close()
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    dsn = settings.database_url or _embedded_url()
+    db = Database(
+        dsn,
+        pool_size=settings.db_pool_size,
+        wait_seconds=settings.db_pool_wait_seconds,
+        connect_timeout=settings.db_connect_timeout_seconds,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+    app.state.db = db
+    app.state.schema_ready = False
+    tasks = [asyncio.create_task(_prepare_database(app))]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        db.close()
+
+
+def _embedded_url() -> str:
+    from astegni.embedded import start_embedded_postgres
+
+    return start_embedded_postgres(DATA_DIR / "pg")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Astegni session requests",
+        version="1.0.0",
+        lifespan=lifespan,
+        description="Tutoring marketplace backend: accounts, packages, session requests, chat.",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(RequestMiddleware)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "Database unavailable"}})
+    async def readyz() -> JSONResponse:
+        db: Database = app.state.db
+        ready = app.state.schema_ready and await asyncio.to_thread(db.ping)
+        status = 200 if ready else 503
+        return JSONResponse({"status": "ready" if ready else "unavailable"}, status_code=status)
+
+    app.include_router(accounts.router)
+    if STATIC_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    return app
+
+
+def main() -> None:
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    import uvicorn
+
+    if settings.embedded:
+        # Start the embedded server here, in the parent, so that every worker shares it and
+        # Ctrl-C / SIGTERM of this process stops it.
+        os.environ["DATABASE_URL"] = _embedded_url()
+        os.environ.setdefault("LOAD_DEMO_DATA", "true")
+        os.environ["SECRET_KEY"] = settings.secret_key or ""
+        get_settings.cache_clear()
+    uvicorn.run(
+        "app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""The connection pool and the one transaction helper.
+
+Database work is synchronous psycopg2 code. An async endpoint hands a whole unit of work to
+`Database.run`, which takes a pool slot on the event loop (waiting briefly, then 503), runs the
+function in a worker thread inside one transaction, and returns its result: one thread hop per
+request. Connections broken by a PostgreSQL restart are discarded and the work is retried once
+on a fresh connection when it had not reached COMMIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+import anyio.to_thread
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+import psycopg2.extras
+
+from astegni.errors import ServiceUnavailable
+
+log = logging.getLogger("astegni.db")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# SQLSTATE classes of a connection that is gone: 08 connection exception, 57P operator
+# intervention (admin shutdown, crash shutdown, cannot connect now).
+_BROKEN_CLASSES = ("08", "57P")
+
+
+class Connection(psycopg2.extensions.connection):
+    """A connection that remembers which named statements it has PREPAREd."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared: set[str] = set()
+
+
+Cursor = psycopg2.extras.RealDictCursor
+
+
+def is_broken(exc: BaseException, conn: psycopg2.extensions.connection | None) -> bool:
+    """True when exc means the connection can no longer be used."""
+    if isinstance(exc, psycopg2.errors.QueryCanceled):
+        return False
+    if not isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+        return False
+    code = getattr(exc, "pgcode", None) or ""
+    return code.startswith(_BROKEN_CLASSES) or (not code and bool(conn is None or conn.closed))
+
+
+class Database:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_size: int = 8,
+        wait_seconds: float = 2.0,
+        connect_timeout: int = 5,
+        statement_timeout_ms: int = 5000,
+        application_name: str = "astegni",
+    ) -> None:
+        self.dsn = dsn
+        self.pool_size = pool_size
+        self.wait_seconds = wait_seconds
+        self._connect_kwargs = {
+            "connect_timeout": connect_timeout,
+            "application_name": application_name,
+            "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
+            "connection_factory": Connection,
+            "cursor_factory": Cursor,
+        }
+        self._idle: collections.deque[Connection] = collections.deque()
+        self._lock = threading.Lock()
+        # Sync callers (scripts, tests, background threads) share the same bound.
+        self._sync_slots = threading.BoundedSemaphore(pool_size)
+        self._async_slots: asyncio.Semaphore | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._closed = False
+
+    # -------------------------------------------------------------- connections
+
+    def connect(self) -> Connection:
+        """A new connection outside the pool (LISTEN, migrations, admin work)."""
+        try:
+            return psycopg2.connect(self.dsn, **self._connect_kwargs)
+        except psycopg2.OperationalError as exc:
+            log.warning("cannot connect to PostgreSQL: %s", str(exc).strip())
+            raise ServiceUnavailable("Database unavailable", retry_after=2) from exc
+
+    def _take(self) -> Connection:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        return conn if conn is not None and not conn.closed else self.connect()
+
+    def _give_back(self, conn: Connection, broken: bool) -> None:
+        if broken or conn.closed or self._closed:
+            with contextlib.suppress(Exception):
+                conn.close()
+            return
+        with self._lock:
+            self._idle.append(conn)
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return len(self._idle)
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            idle, self._idle = list(self._idle), collections.deque()
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    # -------------------------------------------------------------- transactions
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """One transaction on a pooled connection: commit on success, roll back on error.
+
+        Blocking; for scripts, tests and code already on a worker thread. Waits for a pool slot
+        at most `wait_seconds`, then raises ServiceUnavailable.
+        """
+        if not self._sync_slots.acquire(timeout=self.wait_seconds):
+            raise ServiceUnavailable("Server busy, try again", retry_after=1)
+        try:
+            with self._transaction() as cur:
+                yield cur
+        finally:
+            self._sync_slots.release()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Cursor]:
+        conn = self._take()
+        broken = False
+        try:
+            with conn.cursor() as cur:
+                yield cur
+            conn.commit()
+        except BaseException as exc:
+            broken = self._abort(conn, exc)
+            raise
+        finally:
+            self._give_back(conn, broken)
+
+    @staticmethod
+    def _abort(conn: Connection, exc: BaseException) -> bool:
+        """Roll back after exc; True when the connection must be discarded."""
+        if is_broken(exc, conn):
+            return True
+        try:
+            conn.rollback()
+        except psycopg2.Error:
+            return True
+        return False
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(cursor, *args) in one transaction; retry once on a connection found broken.
+
+        A failure at COMMIT is never retried: the first attempt may have been written.
+        """
+        for attempt in (1, 2):
+            conn = self._take()
+            broken = committing = False
+            try:
+                with conn.cursor() as cur:
+                    result = fn(cur, *args)
+                committing = True
+                conn.commit()
+                return result
+            except BaseException as exc:
+                broken = self._abort(conn, exc)
+                if isinstance(exc, psycopg2.errors.QueryCanceled):
+                    raise ServiceUnavailable("Database timed out", retry_after=1) from exc
+                if not broken:
+                    raise
+                if committing or attempt == 2:
+                    log.warning("database unavailable: %s", str(exc).strip())
+                    raise ServiceUnavailable("Database unavailable", retry_after=2) from exc
+                log.info("retrying on a fresh connection after: %s", str(exc).strip())
+            finally:
+                self._give_back(conn, broken)
+        raise AssertionError("unreachable")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(cursor, *args) in one transaction on a worker thread (one hop)."""
+        if self._async_slots is None:
+            self._async_slots = asyncio.Semaphore(self.pool_size)
+            self._limiter = anyio.CapacityLimiter(self.pool_size)
+        try:
+            await asyncio.wait_for(self._async_slots.acquire(), self.wait_seconds)
+        except TimeoutError:
+            raise ServiceUnavailable("Server busy, try again", retry_after=1) from None
+        try:
+            return await anyio.to_thread.run_sync(self.call, fn, *args, limiter=self._limiter)
+        finally:
+            self._async_slots.release()
+
+    def ping(self) -> bool:
+        try:
+            self.call(lambda cur: cur.execute("SELECT 1"))
+            return True
+        except ServiceUnavailable:
+            return False
+
+
+def constraint_name(exc: psycopg2.Error) -> str | None:
+    """The constraint behind an IntegrityError, for mapping it to a domain error."""
+    diag = getattr(exc, "diag", None)
+    return getattr(diag, "constraint_name", None)

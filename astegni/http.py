@@ -1,0 +1,138 @@
+"""ASGI middleware and exception handlers: request ids, access log, body limit, one error shape."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from astegni.errors import AppError, ServiceUnavailable
+
+log = logging.getLogger("astegni.access")
+errors_log = logging.getLogger("astegni.errors")
+
+MAX_BODY_BYTES = 1024 * 1024
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class RequestMiddleware:
+    """X-Request-ID in and out, one log line per request, 413 past 1 MiB, 422 for %00 in the URL."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            declared = int(headers.get(b"content-length", b"0") or 0)
+        except ValueError:
+            declared = 0
+        query = scope.get("query_string", b"")
+        if declared > MAX_BODY_BYTES:
+            response = _json_error(413, {"detail": "Request body too large (limit 1 MiB)"})
+        elif b"%00" in query or b"\x00" in query:
+            response = _json_error(422, {"detail": "Query string must not contain NUL characters"})
+        else:
+            response = None
+        try:
+            if response is not None:
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, _limited(receive), send_with_id)
+        except _BodyTooLargeError:
+            await _json_error(413, {"detail": "Request body too large (limit 1 MiB)"})(
+                scope, receive, send_with_id
+            )
+        finally:
+            log.info(
+                "%s",
+                json.dumps(
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status_holder["status"],
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "request_id": request_id,
+                    }
+                ),
+            )
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+def _limited(receive: Any) -> Any:
+    """A receive() that stops a chunked body that grows past the limit."""
+    seen = 0
+
+    async def receive_limited() -> dict:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise _BodyTooLargeError
+        return message
+
+    return receive_limited
+
+
+def _request_id(request: Request) -> str:
+    return request.scope.get("state", {}).get("request_id", "")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        return _json_error(exc.status_code, {"detail": exc.detail, **exc.extra}, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()
+        ]
+        return _json_error(422, {"detail": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _json_error(exc.status_code, {"detail": exc.detail}, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        import psycopg2
+
+        if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+            unavailable = ServiceUnavailable("Database unavailable", retry_after=2)
+            return _json_error(503, {"detail": unavailable.detail}, unavailable.headers)
+        request_id = _request_id(request)
+        errors_log.exception("unhandled error (request %s)", request_id)
+        return _json_error(500, {"detail": "Internal server error", "request_id": request_id})

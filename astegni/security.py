@@ -1,0 +1,96 @@
+"""Password hashing (Argon2id) and JWT access/refresh tokens (HS256 only)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from jose import jwt
+
+from astegni.errors import Unauthorized
+from astegni.settings import Settings
+
+ALGORITHM = "HS256"
+
+
+@lru_cache
+def _hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+
+
+def hash_password(settings: Settings, password: str) -> str:
+    return _hasher(settings.argon2_time_cost, settings.argon2_memory_kib).hash(password)
+
+
+def verify_password(settings: Settings, password_hash: str, password: str) -> bool:
+    try:
+        return _hasher(settings.argon2_time_cost, settings.argon2_memory_kib).verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# Verified against when the email is unknown, so both failures take the same time.
+_DUMMY_PASSWORD = secrets.token_urlsafe(16)
+
+
+def dummy_verify(settings: Settings) -> None:
+    verify_password(settings, _dummy_hash(settings), _DUMMY_PASSWORD + "x")
+
+
+@lru_cache
+def _dummy_hash_for(time_cost: int, memory_kib: int) -> str:
+    return _hasher(time_cost, memory_kib).hash(_DUMMY_PASSWORD)
+
+
+def _dummy_hash(settings: Settings) -> str:
+    return _dummy_hash_for(settings.argon2_time_cost, settings.argon2_memory_kib)
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: int
+    role: str | None
+    token_type: str
+
+
+def _encode(settings: Settings, claims: dict, lifetime: timedelta) -> str:
+    now = datetime.now(UTC)
+    body = {**claims, "iat": int(now.timestamp()), "exp": int((now + lifetime).timestamp())}
+    return jwt.encode(body, settings.secret_key, algorithm=ALGORITHM)
+
+
+def issue_tokens(settings: Settings, user_id: int, role: str) -> dict[str, str]:
+    access = _encode(
+        settings,
+        {"sub": str(user_id), "role": role, "type": "access"},
+        timedelta(minutes=settings.access_token_minutes),
+    )
+    refresh = _encode(
+        settings,
+        {"sub": str(user_id), "role": role, "type": "refresh", "jti": secrets.token_hex(8)},
+        timedelta(days=settings.refresh_token_days),
+    )
+    return {"access_token": access, "refresh_token": refresh, "token_type": "bearer"}
+
+
+def decode_token(settings: Settings, token: str, expected_type: str = "access") -> Claims:
+    """Verify a token; every failure, whatever python-jose raises, is a 401."""
+    try:
+        body = jwt.decode(
+            token,
+            settings.secret_key,
+            algorithms=[ALGORITHM],
+            options={"require_exp": True, "require_sub": True, "require_iat": True},
+        )
+        user_id = int(body["sub"])
+        role = body.get("role")
+        token_type = body.get("type", "access")
+    except Exception:  # JWTError, JWKError (alg: none), ValueError, KeyError, ...
+        raise Unauthorized() from None
+    if token_type != expected_type or not isinstance(role, str | None) or user_id <= 0:
+        raise Unauthorized()
+    return Claims(user_id=user_id, role=role, token_type=token_type)

@@ -1,0 +1,84 @@
+"""One settings object, read from the environment once."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_DIR / ".data"
+MIN_SECRET_BYTES = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # Unset: an embedded PostgreSQL under .data/ (development mode).
+    database_url: str | None = None
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: str = "info"
+
+    access_token_minutes: int = Field(default=30, ge=1)
+    refresh_token_days: int = Field(default=7, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # Connections per process; the threadpool that runs database work has the same size.
+    db_pool_size: int = Field(default=8, ge=1, le=200)
+    db_pool_wait_seconds: float = Field(default=2.0, gt=0)
+    db_connect_timeout_seconds: int = Field(default=5, ge=1)
+    db_statement_timeout_ms: int = Field(default=5000, ge=100)
+
+    request_expiry_days: float = Field(default=7, gt=0)
+    expiry_sweep_seconds: float = Field(default=60, gt=0)
+    default_timezone: str = "Africa/Addis_Ababa"
+
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_lockout_seconds: int = Field(default=300, ge=1)
+    # Session requests one user may create per minute (429 past it); 0 turns the limit off.
+    request_rate_per_minute: int = Field(default=30, ge=0)
+
+    # Argon2id cost (RFC 9106's second recommended option by default); tests lower it.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+
+    load_demo_data: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+    @model_validator(mode="after")
+    def _secret_key(self) -> Settings:
+        if self.secret_key is None and self.embedded:
+            self.secret_key = _development_secret()
+        if not self.secret_key or len(self.secret_key.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"SECRET_KEY must be set to at least {MIN_SECRET_BYTES} bytes when DATABASE_URL "
+                "is set (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+
+def _development_secret() -> str:
+    """The embedded development mode keeps a generated key under .data/ across restarts."""
+    path = DATA_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    DATA_DIR.mkdir(exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,69 @@
+"""The PostgreSQL server the tests use, and databases made and dropped on it.
+
+TEST_DATABASE_URL names a server (and a database to connect to for admin work); without it the
+embedded server under .data/test-pg is started. Every database made here is named
+astegni_test_*, and only those that this run made are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+from psycopg2 import sql
+
+from astegni.settings import DATA_DIR
+
+
+def server_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    from astegni.embedded import start_embedded_postgres
+
+    return start_embedded_postgres(DATA_DIR / "test-pg")
+
+
+def with_database(url: str, dbname: str) -> str:
+    """url with its database replaced (works for host URLs and Unix-socket URLs alike)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def admin_connect(url: str):
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    return conn
+
+
+def new_name(prefix: str = "astegni_test") -> str:
+    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+def create_database(url: str, name: str, template: str | None = None) -> str:
+    conn = admin_connect(url)
+    try:
+        with conn.cursor() as cur:
+            if template:
+                cur.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                        sql.Identifier(name), sql.Identifier(template)
+                    )
+                )
+            else:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+    return with_database(url, name)
+
+
+def drop_database(url: str, name: str) -> None:
+    assert name.startswith(("astegni_test", "astegni_tmpl", "astegni_bench")), name
+    conn = admin_connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    finally:
+        conn.close()
