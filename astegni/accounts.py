@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import EmailStr, Field, ValidationError, field_validator
 
 from astegni.db import constraint_name
-from astegni.deps import AppSettings, CurrentUser, Db
+from astegni.deps import AppSettings, CurrentUser, Db, TokenClaims
 from astegni.errors import Conflict, Forbidden, TooManyRequests, Unauthorized, Unprocessable
 from astegni.models import ApiModel, Name, Password, Text
 from astegni.principal import ROLES, Principal, load_principal, principal_from_row, queries
@@ -75,7 +75,14 @@ async def register_user(db, settings: Settings, body: RegisterIn, **extra: Any) 
     return await db.run(create_user, fields)
 
 
-@router.post("/register", status_code=201)
+UNAUTHORIZED = {401: {"description": "Missing, invalid or expired token, or user deactivated"}}
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    responses={409: {"description": "Email already registered"}, 422: {"description": "Invalid body"}},
+)
 async def register(body: RegisterIn, db: Db, settings: AppSettings) -> dict[str, Any]:
     return login_body(settings, await register_user(db, settings, body))
 
@@ -125,7 +132,11 @@ def _record_failure(cur, email: str, settings: Settings) -> None:
             },
         }
     },
-    responses={401: {"description": "Wrong email or password"}, 429: {"description": "Too many failures"}},
+    responses={
+        401: {"description": "Wrong email or password"},
+        422: {"description": "Invalid body"},
+        429: {"description": "Too many failed logins for this email; see Retry-After"},
+    },
 )
 async def login(request: Request, db: Db, settings: AppSettings) -> dict[str, Any]:
     creds = await _login_credentials(request)
@@ -140,34 +151,46 @@ async def login(request: Request, db: Db, settings: AppSettings) -> dict[str, An
     if not ok or not candidate["is_active"]:
         await db.run(_record_failure, creds.email, settings)
         raise Unauthorized(BAD_LOGIN)
-    await db.run(execute, queries.clear_login_failures, {"email": creds.email})
-    user = await db.run(load_principal, Claims(user_id=candidate["id"], role=None, token_type="access"))
+    user = await db.run(_logged_in, candidate["id"], creds.email)
     return login_body(settings, user)
 
 
-@router.post("/refresh")
+def _logged_in(cur, user_id: int, email: str) -> Principal:
+    execute(cur, queries.clear_login_failures, {"email": email})
+    return load_principal(cur, Claims(user_id=user_id, role=None, token_type="access"))
+
+
+@router.post("/refresh", responses=UNAUTHORIZED)
 async def refresh(body: RefreshIn, db: Db, settings: AppSettings) -> dict[str, Any]:
     claims = decode_token(settings, body.refresh_token, expected_type="refresh")
     user = await db.run(load_principal, claims)
     return login_body(settings, user)
 
 
-@router.get("/me")
+@router.get("/me", responses=UNAUTHORIZED)
 async def me(user: CurrentUser) -> dict[str, Any]:
     return user.as_json()
 
 
-@router.get("/my-roles")
+@router.get("/my-roles", responses=UNAUTHORIZED)
 async def my_roles(user: CurrentUser) -> dict[str, Any]:
     return {"user_roles": user.roles, "active_role": user.active_role}
 
 
-@router.post("/switch-role", responses={403: {"description": "Role not held"}})
-async def switch_role(body: SwitchRoleIn, user: CurrentUser, db: Db, settings: AppSettings) -> dict[str, Any]:
-    if body.role not in user.roles:
-        raise Forbidden(f"You do not have the {body.role} role")
-    if await db.run(fetch_one, queries.switch_role, {"user_id": user.id, "role": body.role}) is None:
+def _switch_role(cur, claims: Claims, role: str) -> Principal:
+    user = load_principal(cur, claims)
+    if role not in user.roles:
+        raise Forbidden(f"You do not have the {role} role")
+    if fetch_one(cur, queries.switch_role, {"user_id": user.id, "role": role}) is None:
         raise Unauthorized("User not found or deactivated")
+    return user
+
+
+@router.post("/switch-role", responses={**UNAUTHORIZED, 403: {"description": "Role not held"}})
+async def switch_role(
+    body: SwitchRoleIn, claims: TokenClaims, db: Db, settings: AppSettings
+) -> dict[str, Any]:
+    user = await db.run(_switch_role, claims, body.role)
     tokens = issue_tokens(settings, user.id, body.role)
     return {"active_role": body.role, "user_roles": user.roles, **tokens}
 

@@ -96,18 +96,33 @@ class Database:
             log.warning("cannot connect to PostgreSQL: %s", str(exc).strip())
             raise ServiceUnavailable("Database unavailable", retry_after=2) from exc
 
-    def _take(self) -> Connection:
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
-        return conn if conn is not None and not conn.closed else self.connect()
+    def _take(self, fresh: bool = False) -> Connection:
+        if not fresh:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is not None and not conn.closed:
+                return conn
+        return self.connect()
 
     def _give_back(self, conn: Connection, broken: bool) -> None:
-        if broken or conn.closed or self._closed:
+        if broken:
+            # A connection broken by a restart means its idle siblings died with the same server:
+            # drop them now rather than let each of the next requests find out on its own.
+            self._discard_idle()
+        with self._lock:
+            keep = not (broken or conn.closed or self._closed) and len(self._idle) < self.pool_size
+            if keep:
+                self._idle.append(conn)
+        if not keep:
             with contextlib.suppress(Exception):
                 conn.close()
-            return
+
+    def _discard_idle(self) -> None:
         with self._lock:
-            self._idle.append(conn)
+            idle, self._idle = list(self._idle), collections.deque()
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def idle_count(self) -> int:
         with self._lock:
@@ -115,11 +130,7 @@ class Database:
 
     def close(self) -> None:
         self._closed = True
-        with self._lock:
-            idle, self._idle = list(self._idle), collections.deque()
-        for conn in idle:
-            with contextlib.suppress(Exception):
-                conn.close()
+        self._discard_idle()
 
     # -------------------------------------------------------------- transactions
 
@@ -164,12 +175,15 @@ class Database:
         return False
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(cursor, *args) in one transaction; retry once on a connection found broken.
+        """Run fn(cursor, *args) in one transaction and return its result.
 
-        A failure at COMMIT is never retried: the first attempt may have been written.
+        Retried once, on a fresh connection, when the connection turns out broken (a restart) or
+        PostgreSQL gave up the transaction (deadlock, serialization failure); never when it failed
+        at COMMIT, since the first attempt may have been written. Losing the database, or a
+        statement timeout, is a ServiceUnavailable (503) and never a raw OperationalError.
         """
         for attempt in (1, 2):
-            conn = self._take()
+            conn = self._take(fresh=attempt == 2)
             broken = committing = False
             try:
                 with conn.cursor() as cur:
@@ -179,31 +193,44 @@ class Database:
                 return result
             except BaseException as exc:
                 broken = self._abort(conn, exc)
+                transient = broken or isinstance(exc, psycopg2.errors.TransactionRollbackError)
+                if transient and not committing and attempt == 1:
+                    log.info("retrying on a fresh connection after: %s", str(exc).strip())
+                    continue
                 if isinstance(exc, psycopg2.errors.QueryCanceled):
                     raise ServiceUnavailable("Database timed out", retry_after=1) from exc
-                if not broken:
-                    raise
-                if committing or attempt == 2:
+                if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
                     log.warning("database unavailable: %s", str(exc).strip())
                     raise ServiceUnavailable("Database unavailable", retry_after=2) from exc
-                log.info("retrying on a fresh connection after: %s", str(exc).strip())
+                raise
             finally:
                 self._give_back(conn, broken)
         raise AssertionError("unreachable")
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(cursor, *args) in one transaction on a worker thread (one hop)."""
+    def _slots(self) -> asyncio.Semaphore:
+        # Made on first use, inside the event loop that serves the app.
         if self._async_slots is None:
             self._async_slots = asyncio.Semaphore(self.pool_size)
             self._limiter = anyio.CapacityLimiter(self.pool_size)
-        try:
-            await asyncio.wait_for(self._async_slots.acquire(), self.wait_seconds)
-        except TimeoutError:
-            raise ServiceUnavailable("Server busy, try again", retry_after=1) from None
+        return self._async_slots
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(cursor, *args) in one transaction on a worker thread (one hop).
+
+        Waits at most `wait_seconds` for a pool slot, then answers 503 with Retry-After.
+        """
+        slots = self._slots()
+        if slots.locked():
+            try:
+                await asyncio.wait_for(slots.acquire(), self.wait_seconds)
+            except TimeoutError:
+                raise ServiceUnavailable("Server busy, try again", retry_after=1) from None
+        else:
+            await slots.acquire()  # a free slot: returns without suspending
         try:
             return await anyio.to_thread.run_sync(self.call, fn, *args, limiter=self._limiter)
         finally:
-            self._async_slots.release()
+            slots.release()
 
     def ping(self) -> bool:
         try:

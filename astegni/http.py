@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+import psycopg2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -20,6 +21,7 @@ log = logging.getLogger("astegni.access")
 errors_log = logging.getLogger("astegni.errors")
 
 MAX_BODY_BYTES = 1024 * 1024
+TOO_LARGE = "Request body too large (limit 1 MiB)"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -47,6 +49,7 @@ class RequestMiddleware:
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
@@ -57,7 +60,7 @@ class RequestMiddleware:
             declared = 0
         query = scope.get("query_string", b"")
         if declared > MAX_BODY_BYTES:
-            response = _json_error(413, {"detail": "Request body too large (limit 1 MiB)"})
+            response = _json_error(413, {"detail": TOO_LARGE})
         elif b"%00" in query or b"\x00" in query:
             response = _json_error(422, {"detail": "Query string must not contain NUL characters"})
         else:
@@ -68,26 +71,36 @@ class RequestMiddleware:
             else:
                 await self.app(scope, _limited(receive), send_with_id)
         except _BodyTooLargeError:
-            await _json_error(413, {"detail": "Request body too large (limit 1 MiB)"})(
-                scope, receive, send_with_id
-            )
+            await _json_error(413, {"detail": TOO_LARGE})(scope, receive, send_with_id)
+        except Exception:
+            # Caught here rather than by Starlette's ServerErrorMiddleware, which sits outside this
+            # middleware (so its 500 would lack X-Request-ID) and re-raises (a second traceback).
+            errors_log.exception("unhandled error (request %s)", request_id)
+            if status_holder.get("started"):
+                raise
+            body = {"detail": "Internal server error", "request_id": request_id}
+            await _json_error(500, body)(scope, receive, send_with_id)
         finally:
-            log.info(
-                "%s",
-                json.dumps(
-                    {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status_holder["status"],
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "request_id": request_id,
-                    }
-                ),
-            )
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s",
+                    json.dumps(
+                        {
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status_holder["status"],
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                            "request_id": request_id,
+                        }
+                    ),
+                )
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class _BodyTooLargeError(StarletteHTTPException):
+    # An HTTPException so that FastAPI's body parsing passes it on (it turns other exceptions
+    # into 400) and the error handler renders it as 413.
+    def __init__(self) -> None:
+        super().__init__(413, TOO_LARGE)
 
 
 def _limited(receive: Any) -> Any:
@@ -126,13 +139,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _json_error(exc.status_code, {"detail": exc.detail}, getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        import psycopg2
-
-        if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
-            unavailable = ServiceUnavailable("Database unavailable", retry_after=2)
-            return _json_error(503, {"detail": unavailable.detail}, unavailable.headers)
-        request_id = _request_id(request)
-        errors_log.exception("unhandled error (request %s)", request_id)
-        return _json_error(500, {"detail": "Internal server error", "request_id": request_id})
+    # Database.call already turns these into ServiceUnavailable; this covers connections used
+    # outside it (scripts' helpers, LISTEN), so that losing the database is never a 500.
+    @app.exception_handler(psycopg2.OperationalError)
+    @app.exception_handler(psycopg2.InterfaceError)
+    async def database_unavailable(request: Request, exc: psycopg2.Error) -> JSONResponse:
+        log.warning("database unavailable (request %s): %s", _request_id(request), str(exc).strip())
+        unavailable = ServiceUnavailable("Database unavailable", retry_after=2)
+        return _json_error(503, {"detail": unavailable.detail}, unavailable.headers)
