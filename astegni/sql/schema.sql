@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS parent_children (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (parent_id, student_id)
 );
+-- GET /api/student/profile: a student's parents (the primary key serves the parent's children).
+CREATE INDEX IF NOT EXISTS parent_children_student_idx ON parent_children (student_id);
 
 -- Failed logins per email, counted here so that the throttle holds across server processes.
 CREATE TABLE IF NOT EXISTS login_failures (
@@ -270,3 +272,11 @@ CREATE TABLE IF NOT EXISTS realtime_events (
 );
 -- The purge of delivered events.
 CREATE INDEX IF NOT EXISTS realtime_events_created_idx ON realtime_events (created_at);
+
+-- The checksum of the schema.sql last applied (astegni/schema.py): a start-up against a current
+-- database compares it and skips the file, taking no locks on the tables.
+CREATE TABLE IF NOT EXISTS schema_state (
+    id         boolean     PRIMARY KEY DEFAULT true CHECK (id),
+    checksum   text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
