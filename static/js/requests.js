@@ -1,0 +1,155 @@
+/*
+ * requests.html — "My requests" (students and parents: status, cancel) or, for the tutor role,
+ * the incoming requests (accept / reject with a reason). Refreshes live on session_request.updated.
+ */
+(function () {
+  'use strict';
+  const A = window.Astegni;
+  const h = A.h;
+  const $ = function (id) { return document.getElementById(id); };
+  const STATUSES = ['', 'pending', 'accepted', 'rejected', 'cancelled', 'expired'];
+
+  const state = { me: null, tutorView: false, status: '', next: null, items: [] };
+
+  function base() {
+    return state.tutorView ? '/api/session-requests/tutor' : '/api/session-requests/my-requests';
+  }
+
+  function renderFilters() {
+    const box = A.clear($('status-filters'));
+    STATUSES.forEach(function (s) {
+      A.append(
+        box,
+        h('button', {
+          type: 'button',
+          'aria-pressed': String(state.status === s),
+          onclick: function () {
+            state.status = s;
+            renderFilters();
+            load(false);
+          },
+        }, s ? A.label(s) : 'All')
+      );
+    });
+  }
+
+  function item(r) {
+    const schedule = A.scheduleSummary(r);
+    const facts = h('dl', { className: 'facts' });
+    const rows = state.tutorView
+      ? [
+          ['From', r.requester_name ? r.requester_name + (r.requester_type ? ' (' + r.requester_type + ')' : '') : ''],
+          ['For', r.requested_to_name || ''],
+        ]
+      : [
+          ['Tutor', r.tutor_name || ''],
+          ['For', r.requester_type === 'parent' ? r.requested_to_name || '' : ''],
+        ];
+    rows.push(
+      ['Schedule', schedule],
+      ['Package price', r.hourly_rate != null ? A.money(r.hourly_rate) + ' / hour' : ''],
+      ['Offer', r.counter_offer_price != null ? A.money(r.counter_offer_price) + ' / hour' : ''],
+      ['Agreed price', r.agreed_price != null ? A.money(r.agreed_price) + ' / hour' : ''],
+      ['Sent', A.dateTimeLabel(r.created_at)],
+      ['Answered', r.responded_at ? A.dateTimeLabel(r.responded_at) : '']
+    );
+    rows.forEach(function (row) {
+      if (row[1]) A.append(facts, h('dt', null, row[0]), h('dd', null, row[1]));
+    });
+    const li = h(
+      'li',
+      { className: 'card request-item', dataset: { requestId: String(r.id), status: r.status } },
+      h('div', { className: 'head' }, h('h3', null, r.package_name || 'Package #' + r.package_id), A.statusBadge(r.status)),
+      facts,
+      r.message ? h('p', { className: 'quote' }, '“' + r.message + '”') : null,
+      r.status === 'rejected' && r.rejected_reason ? h('p', { className: 'small', style: 'color:var(--danger)' }, 'Reason: ' + r.rejected_reason) : null
+    );
+    const links = h('div', { className: 'row small' });
+    if (r.conversation_id) A.append(links, h('a', { href: 'inbox.html?conversation=' + encodeURIComponent(r.conversation_id) }, 'Open conversation →'));
+    if (!state.tutorView && r.tutor_id) A.append(links, h('a', { href: 'view-tutor.html?id=' + encodeURIComponent(r.tutor_id) }, 'View tutor'));
+    if (links.childNodes.length) A.append(li, links);
+    if (r.status === 'pending') {
+      A.append(
+        li,
+        A.sessionRequests.actions({
+          requestId: r.id,
+          canRespond: state.tutorView,
+          canCancel: !state.tutorView,
+          onDone: function (result) {
+            Object.assign(r, result);
+            const fresh = item(r);
+            li.replaceWith(fresh);
+            A.toast('Request ' + result.status + '.', 'ok');
+          },
+        })
+      );
+    }
+    return li;
+  }
+
+  function render() {
+    const list = A.clear($('request-list'));
+    state.items.forEach(function (r) { A.append(list, item(r)); });
+    const empty = $('requests-empty');
+    empty.hidden = state.items.length > 0;
+    empty.textContent = state.tutorView
+      ? 'No requests' + (state.status ? ' with status “' + state.status + '”' : '') + ' yet. Students and parents request your packages from your profile.'
+      : 'No requests' + (state.status ? ' with status “' + state.status + '”' : '') + ' yet. Open a tutor and choose a package to send one.';
+    $('load-more').hidden = !state.next;
+  }
+
+  async function load(more) {
+    $('requests-error').hidden = true;
+    const path = more && state.next ? state.next : base() + '?limit=20' + (state.status ? '&status=' + encodeURIComponent(state.status) : '');
+    try {
+      const result = await A.request('GET', path);
+      const list = Array.isArray(result.data) ? result.data : result.data.requests || [];
+      state.items = more ? state.items.concat(list) : list;
+      state.next = A.nextLink(result.response);
+      render();
+    } catch (error) {
+      if (error.status === 401) return;
+      const box = $('requests-error');
+      box.textContent = 'Could not load requests: ' + error.message;
+      box.hidden = false;
+    }
+  }
+
+  let reloadTimer = null;
+  function reloadSoon() {
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(function () { load(false); }, 200);
+  }
+
+  async function start() {
+    A.renderHeader('requests.html');
+    try {
+      state.me = await A.requireLogin();
+    } catch (error) {
+      return;
+    }
+    A.renderHeader('requests.html');
+    state.tutorView = state.me.active_role === 'tutor';
+    $('requests-title').textContent = state.tutorView ? 'Incoming requests' : 'My requests';
+    $('requests-intro').textContent = state.tutorView
+      ? 'Session requests from students and parents for your packages.'
+      : 'The sessions you asked tutors for, and their answers.';
+    const wanted = A.param('status');
+    if (STATUSES.indexOf(wanted) > 0) state.status = wanted;
+    renderFilters();
+    $('load-more').addEventListener('click', function () { load(true); });
+    await load(false);
+    A.live = A.connectLive({
+      onEvent: function (type, data) {
+        const m = data.message || data;
+        if (type === 'session_request.updated') reloadSoon();
+        else if (type === 'message.created' && m.message_type === 'session_request') reloadSoon();
+      },
+      onOpen: function (isReconnect) {
+        if (isReconnect) reloadSoon();
+      },
+    });
+  }
+
+  start();
+})();

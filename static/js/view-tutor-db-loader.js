@@ -1,0 +1,488 @@
+/*
+ * view-tutor.html?id=N — the tutor's profile and packages from the database, the package details
+ * modal with its schedule form, and submitPackageRequest(), which posts /api/session-requests.
+ *
+ * Globals kept from the original frontend: submitPackageRequest(), closePackageDetailsModal(),
+ * openPackageDetailsModal(packageId).
+ */
+(function () {
+  'use strict';
+  const A = window.Astegni;
+  const h = A.h;
+
+  const state = {
+    me: null,
+    tutor: null,
+    packages: [],
+    children: null,
+    pkg: null,
+    dates: [],
+    opener: null,
+    busy: false,
+  };
+
+  const $ = function (id) { return document.getElementById(id); };
+  const modal = $('packageDetailsModal');
+  const dialog = $('package-modal-dialog');
+  const form = $('package-request-form');
+
+  // ---------------------------------------------------------------- page load
+  async function loadTutor() {
+    const tutorId = parseInt(A.param('id'), 10);
+    A.renderHeader('');
+    if (!tutorId || tutorId < 1) {
+      pageError('No tutor chosen. Open a tutor from the home page.');
+      return;
+    }
+    try {
+      state.me = await A.requireLogin();
+      A.renderHeader('');
+      const results = await Promise.all([
+        A.get('/api/view-tutor/' + tutorId),
+        A.get('/api/view-tutor/' + tutorId + '/packages'),
+      ]);
+      state.tutor = results[0];
+      state.packages = (results[1] && results[1].packages) || [];
+      renderProfile(state.tutor);
+      renderPackages(state.packages);
+    } catch (error) {
+      if (error.status === 404) pageError('This tutor does not exist or is no longer available.');
+      else if (error.status !== 401) pageError('Could not load the tutor: ' + error.message);
+    }
+  }
+
+  function pageError(message) {
+    const box = $('page-error');
+    box.textContent = message;
+    box.hidden = false;
+    $('tutor-profile').hidden = true;
+    $('packages-title').parentElement.parentElement.hidden = true;
+  }
+
+  function tutorName(t) {
+    if (!t) return 'the tutor';
+    return t.full_name || [t.first_name, t.father_name].filter(Boolean).join(' ') || 'Tutor #' + t.id;
+  }
+
+  function renderProfile(t) {
+    const name = tutorName(t);
+    document.title = name + ' · Astegni';
+    $('tutor-name').textContent = name;
+    $('tutor-avatar').textContent = A.initials(name);
+    const meta = A.clear($('tutor-meta'));
+    if (t.is_verified) A.append(meta, h('span', { className: 'verified' }, '✔ Verified tutor'));
+    (t.subjects || []).forEach(function (s) { A.append(meta, h('span', { className: 'tag' }, s)); });
+    if (t.location) A.append(meta, h('span', { className: 'tag' }, '📍 ' + t.location));
+    if ((t.languages || []).length) A.append(meta, h('span', { className: 'tag' }, '🗣 ' + t.languages.join(', ')));
+    $('tutor-bio').textContent = t.bio || 'This tutor has not written a bio yet.';
+    $('tutor-profile').removeAttribute('aria-busy');
+    const role = state.me && state.me.active_role;
+    $('role-hint').textContent =
+      role === 'student' || role === 'parent'
+        ? 'Choose a package to see its details and request sessions.'
+        : 'Switch to a student or parent role to request sessions.';
+  }
+
+  function renderPackages(packages) {
+    const box = A.clear($('packages'));
+    const active = packages.filter(function (p) { return p.is_active !== false; });
+    if (!active.length) {
+      A.append(box, h('div', { className: 'card empty' }, 'This tutor has no packages yet.'));
+      return;
+    }
+    active.forEach(function (p) {
+      A.append(
+        box,
+        h(
+          'button',
+          {
+            type: 'button',
+            className: 'card package-card',
+            dataset: { packageId: p.id },
+            'aria-haspopup': 'dialog',
+            onclick: function (event) { openPackageDetailsModal(p.id, event.currentTarget); },
+          },
+          h('h3', null, p.name),
+          h('div', { className: 'price' }, A.money(p.hourly_rate), ' ', h('small', null, 'per hour')),
+          p.description ? h('p', { className: 'desc' }, p.description) : null,
+          h(
+            'div',
+            { className: 'row small muted' },
+            h('span', null, '🗓 ' + A.scheduleSummary(p)),
+            p.session_format ? h('span', { className: 'tag' }, A.label(p.session_format)) : null
+          ),
+          h('span', { className: 'cta' }, 'View details & request →')
+        )
+      );
+    });
+  }
+
+  // ---------------------------------------------------------------- modal
+  function focusables() {
+    return Array.prototype.filter.call(
+      dialog.querySelectorAll('a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])'),
+      function (el) { return !el.disabled && el.offsetParent !== null && el.tabIndex >= 0; }
+    );
+  }
+
+  function onModalKeydown(event) {
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      closePackageDetailsModal();
+      return;
+    }
+    if (event.key !== 'Tab') return;
+    const items = focusables();
+    if (!items.length) return;
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (event.shiftKey && (document.activeElement === first || !dialog.contains(document.activeElement))) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !dialog.contains(document.activeElement))) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
+
+  function buildDayChoices() {
+    const box = A.clear($('day-choices'));
+    A.WEEKDAYS.forEach(function (day) {
+      A.append(box, h('label', { className: 'choice' }, h('input', { type: 'checkbox', name: 'days', value: day }), day));
+    });
+  }
+
+  function scheduleType() {
+    const checked = form.querySelector('input[name="schedule_type"]:checked');
+    return checked ? checked.value : 'recurring';
+  }
+
+  function syncScheduleType() {
+    const recurring = scheduleType() === 'recurring';
+    $('days-fieldset').hidden = !recurring;
+    $('dates-group').hidden = recurring;
+  }
+
+  function renderDates() {
+    const list = A.clear($('date-chips'));
+    state.dates.forEach(function (d) {
+      A.append(
+        list,
+        h(
+          'li',
+          { className: 'chip' },
+          A.shortDate(d),
+          h('button', {
+            type: 'button',
+            'aria-label': 'Remove ' + A.dateLabel(d),
+            onclick: function () {
+              state.dates = state.dates.filter(function (x) { return x !== d; });
+              renderDates();
+              $('date-input').focus();
+            },
+          }, '×')
+        )
+      );
+    });
+  }
+
+  function todayIso() {
+    const now = new Date();
+    const pad = function (n) { return String(n).padStart(2, '0'); };
+    return now.getFullYear() + '-' + pad(now.getMonth() + 1) + '-' + pad(now.getDate());
+  }
+
+  function addDate() {
+    const input = $('date-input');
+    const value = input.value;
+    if (!value) {
+      formError('Pick a date first.');
+      return;
+    }
+    if (value < todayIso()) {
+      formError('Choose a date from today on.');
+      return;
+    }
+    formError('');
+    if (state.dates.indexOf(value) === -1) state.dates.push(value);
+    state.dates.sort();
+    input.value = '';
+    renderDates();
+  }
+
+  function formError(message) {
+    const box = $('request-form-error');
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  function showFormView(success) {
+    $('package-form-body').hidden = success;
+    $('package-form-footer').hidden = success;
+    $('package-success').hidden = !success;
+    $('package-success-footer').hidden = !success;
+  }
+
+  async function loadChildren() {
+    if (state.children) return state.children;
+    const data = await A.get('/api/parent/children');
+    state.children = (data && data.children) || [];
+    return state.children;
+  }
+
+  async function prepareRequester() {
+    const role = state.me.active_role;
+    const blocked = $('request-blocked');
+    const submit = $('submit-request');
+    blocked.hidden = true;
+    A.clear(blocked);
+    submit.disabled = false;
+    $('child-field').hidden = true;
+
+    if (state.tutor && state.me.id === state.tutor.user_id) {
+      A.append(blocked, 'This is your own profile, so you cannot request your own package.');
+      blocked.hidden = false;
+      submit.disabled = true;
+      return;
+    }
+    if (role !== 'student' && role !== 'parent') {
+      A.append(blocked, 'Session requests are sent as a student or a parent. ');
+      const other = (state.me.roles || []).filter(function (r) { return r === 'student' || r === 'parent'; });
+      other.forEach(function (r) {
+        A.append(blocked, h('button', {
+          type: 'button',
+          className: 'link-button',
+          onclick: async function () {
+            try {
+              await A.switchRole(r);
+              state.me = await A.requireLogin();
+              A.renderHeader('');
+              renderProfile(state.tutor);
+              await prepareRequester();
+            } catch (error) {
+              formError(error.message);
+            }
+          },
+        }, 'Switch to ' + r), ' ');
+      });
+      blocked.hidden = false;
+      submit.disabled = true;
+      return;
+    }
+    if (role === 'parent') {
+      const field = $('child-field');
+      const select = A.clear($('child-select'));
+      field.hidden = false;
+      try {
+        const children = await loadChildren();
+        if (!children.length) {
+          $('child-hint').textContent = 'Add your child to your account first; requests are made for a child.';
+          select.disabled = true;
+          submit.disabled = true;
+          return;
+        }
+        select.disabled = false;
+        A.append(select, h('option', { value: '' }, 'Choose a child…'));
+        children.forEach(function (c) {
+          A.append(select, h('option', { value: String(c.id) }, c.name + (c.grade_level ? ' (' + c.grade_level + ')' : '')));
+        });
+        if (children.length === 1) select.value = String(children[0].id);
+        $('child-hint').textContent = 'The tutor will see the request is for this child.';
+      } catch (error) {
+        $('child-hint').textContent = 'Could not load your children: ' + error.message;
+        submit.disabled = true;
+      }
+    }
+  }
+
+  function fillPackage(p) {
+    $('package-modal-title').textContent = p.name;
+    $('package-modal-description').textContent = p.description || '';
+    $('package-modal-description').hidden = !p.description;
+    const facts = A.clear($('package-facts'));
+    const rows = [
+      ['Price', A.money(p.hourly_rate) + ' per hour'],
+      ['Tutor', tutorName(state.tutor)],
+      ['Schedule', A.scheduleSummary(p)],
+      ['Format', p.session_format ? A.label(p.session_format) : ''],
+    ];
+    rows.forEach(function (row) {
+      if (!row[1]) return;
+      A.append(facts, h('dt', null, row[0]), h('dd', null, row[1]));
+    });
+    $('counter-offer-hint').textContent =
+      'The package price is ' + A.money(p.hourly_rate) + ' per hour. Leave empty to accept it.';
+
+    // Prefill the form from the package's own schedule.
+    form.reset();
+    const recurring = p.schedule_type !== 'specific_dates';
+    form.querySelector('input[name="schedule_type"][value="' + (recurring ? 'recurring' : 'specific_dates') + '"]').checked = true;
+    const days = p.schedule_days || [];
+    form.querySelectorAll('input[name="days"]').forEach(function (box) { box.checked = days.indexOf(box.value) !== -1; });
+    $('start-time').value = A.hhmm(p.start_time);
+    $('end-time').value = A.hhmm(p.end_time);
+    $('date-input').min = todayIso();
+    state.dates = [];
+    renderDates();
+    syncScheduleType();
+  }
+
+  async function openPackageDetailsModal(packageId, opener) {
+    const p = state.packages.find(function (x) { return String(x.id) === String(packageId); });
+    if (!p) return;
+    state.pkg = p;
+    state.opener = opener || document.activeElement;
+    formError('');
+    showFormView(false);
+    fillPackage(p);
+    modal.hidden = false;
+    document.body.classList.add('modal-open');
+    modal.addEventListener('keydown', onModalKeydown);
+    dialog.focus();
+    await prepareRequester();
+    if (modal.hidden) return;
+    const first = focusables().filter(function (el) { return el.id !== 'package-modal-close'; })[0];
+    if (first) first.focus();
+  }
+
+  function closePackageDetailsModal() {
+    if (modal.hidden) return;
+    modal.hidden = true;
+    document.body.classList.remove('modal-open');
+    modal.removeEventListener('keydown', onModalKeydown);
+    state.pkg = null;
+    const opener = state.opener;
+    state.opener = null;
+    if (opener && typeof opener.focus === 'function' && document.contains(opener)) opener.focus();
+  }
+
+  // ---------------------------------------------------------------- the request
+  /** The request body from the form, or throws Error with what to fix. */
+  function collectRequest() {
+    const p = state.pkg;
+    const type = scheduleType();
+    const body = {
+      tutor_id: state.tutor.id,
+      package_id: p.id,
+      schedule_type: type,
+    };
+    const problems = [];
+    if (state.me.active_role === 'parent') {
+      const child = $('child-select').value;
+      if (!child) problems.push('Choose which child the sessions are for.');
+      else body.requested_to_id = parseInt(child, 10);
+    }
+    const start = $('start-time').value;
+    const end = $('end-time').value;
+    if (type === 'recurring') {
+      body.days = Array.prototype.map.call(form.querySelectorAll('input[name="days"]:checked'), function (b) { return b.value; });
+      if (!body.days.length) problems.push('Pick at least one day.');
+      if (!start || !end) problems.push('Enter a start and an end time.');
+    } else {
+      body.specific_dates = state.dates.slice();
+      if (!body.specific_dates.length) problems.push('Add at least one date.');
+      if ((start && !end) || (!start && end)) problems.push('Enter both a start and an end time, or neither.');
+    }
+    if (start && end && start >= end) problems.push('The start time must be before the end time.');
+    if (start) body.start_time = start;
+    if (end) body.end_time = end;
+    const message = $('request-message').value.trim();
+    if (message) body.message = message;
+    const offerText = $('counter-offer').value.trim();
+    if (offerText) {
+      const offer = Number(offerText);
+      if (!(offer > 0) || offer > 1000000) problems.push('Your price offer must be between 0.01 and 1,000,000 ETB.');
+      else body.counter_offer_price = Math.round(offer * 100) / 100;
+    }
+    try {
+      const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (tz) body.timezone = tz;
+    } catch (e) {
+      /* the server's default timezone applies */
+    }
+    if (problems.length) throw new Error(problems.join('\n'));
+    return body;
+  }
+
+  function showSuccess(result) {
+    const p = state.pkg;
+    $('success-text').textContent =
+      'Your request for “' + p.name + '” was sent to ' + tutorName(state.tutor) +
+      '. You will see the answer in your inbox.';
+    const link = $('open-conversation');
+    link.href = result.conversation_id ? 'inbox.html?conversation=' + encodeURIComponent(result.conversation_id) : 'inbox.html';
+    showFormView(true);
+    $('success-title').focus();
+  }
+
+  async function submitPackageRequest() {
+    if (state.busy || !state.pkg) return;
+    let payload;
+    try {
+      payload = collectRequest();
+    } catch (problem) {
+      formError(problem.message);
+      return;
+    }
+    formError('');
+    const button = $('submit-request');
+    state.busy = true;
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    button.textContent = 'Sending…';
+    try {
+      const response = await A.fetch('/api/session-requests', {
+        method: 'POST',
+        body: JSON.stringify(payload),
+      });
+      const error = (await A.readJson(response)) || {};
+      if (response.status === 409) {
+        alert('⚠️ Request Already Sent\n\n' + error.detail);
+        window.closePackageDetailsModal();
+        return;
+      }
+      if (!response.ok) {
+        throw new Error(A.errorMessage(error.detail) || 'The server answered HTTP ' + response.status + '.');
+      }
+      showSuccess(error);
+    } catch (error) {
+      if (error.status === 401) return; // on its way to the login page
+      const message = error.message === 'Failed to fetch' ? 'Could not reach the server. Check your connection.' : error.message;
+      alert('❌ Failed to send session request:\n\n' + message);
+    } finally {
+      state.busy = false;
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+      button.textContent = 'Send request';
+    }
+  }
+
+  // ---------------------------------------------------------------- wiring
+  buildDayChoices();
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    submitPackageRequest();
+  });
+  form.querySelectorAll('input[name="schedule_type"]').forEach(function (radio) {
+    radio.addEventListener('change', syncScheduleType);
+  });
+  $('add-date').addEventListener('click', addDate);
+  $('date-input').addEventListener('keydown', function (event) {
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      addDate();
+    }
+  });
+  $('package-modal-close').addEventListener('click', closePackageDetailsModal);
+  $('package-cancel').addEventListener('click', closePackageDetailsModal);
+  $('success-done').addEventListener('click', closePackageDetailsModal);
+  modal.addEventListener('mousedown', function (event) {
+    if (event.target === modal) closePackageDetailsModal();
+  });
+
+  window.submitPackageRequest = submitPackageRequest;
+  window.closePackageDetailsModal = closePackageDetailsModal;
+  window.openPackageDetailsModal = openPackageDetailsModal;
+
+  loadTutor();
+})();
