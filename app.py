@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from astegni import accounts
+from astegni import accounts, chat
 from astegni.db import Database
 from astegni.http import RequestMiddleware, install_error_handlers
 from astegni.schema import apply_schema
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready" if ready else "unavailable"}, status_code=status)
 
     app.include_router(accounts.router)
+    app.include_router(chat.router)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app
