@@ -6,16 +6,19 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg2
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from astegni import accounts, chat
+from astegni import accounts, chat, families, tutors
 from astegni.db import Database
+from astegni.errors import ServiceUnavailable
 from astegni.http import RequestMiddleware, install_error_handlers
 from astegni.schema import apply_schema
 from astegni.settings import DATA_DIR, Settings, get_settings
@@ -35,22 +38,32 @@ async def _prepare_database(app: FastAPI) -> None:
             app.state.schema_ready = True
             log.info("database ready")
             return
-        except Exception as exc:  # the database may be down at start: keep trying
+        except (ServiceUnavailable, psycopg2.OperationalError) as exc:  # down at start: keep trying
             log.warning("database not ready (%s); retrying in %.1fs", str(exc).strip()[:200], delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5)
+        except Exception:  # a broken schema or demo load: say so loudly, still retry
+            log.exception("preparing the database failed; retrying in %.1fs", delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5)
 
 
-def _apply(db: Database, settings: Settings) -> None:
+def _apply(db: Database, settings: Settings, banner: bool = False) -> None:
+    """The schema, and the demo data when asked for; the demo logins are printed when loaded
+    now, or always with banner=True."""
     conn = db.connect()
     try:
         apply_schema(conn)
         if settings.load_demo_data:
-            from astegni.demo import load_demo_data
+            from astegni.demo import demo_banner, load_demo_data
 
-            load_demo_data(conn, settings)
+            if load_demo_data(conn, settings) or banner:
+                print(demo_banner(conn, _base_url(settings)), flush=True)
     finally:
         conn.close()
+
+
+def _base_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
 
 
 @contextlib.asynccontextmanager
@@ -114,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready" if ready else "unavailable"}, status_code=status)
 
     app.include_router(accounts.router)
+    app.include_router(tutors.router)
+    app.include_router(families.router)
     app.include_router(chat.router)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
@@ -127,24 +142,44 @@ def main() -> None:
     )
     import uvicorn
 
-    if settings.embedded:
-        # Start the embedded server here, in the parent, so that every worker shares it and
-        # Ctrl-C / SIGTERM of this process stops it.
-        os.environ["DATABASE_URL"] = _embedded_url()
-        os.environ.setdefault("LOAD_DEMO_DATA", "true")
-        os.environ["SECRET_KEY"] = settings.secret_key or ""
-        get_settings.cache_clear()
-    uvicorn.run(
-        "app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-    )
+    # uvicorn shuts down gracefully on SIGTERM, then restores this handler and raises SIGTERM
+    # again: exiting through SystemExit rather than the default kill lets the embedded server stop.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    server = None
+    try:
+        if settings.embedded:
+            # Started here, in the parent, so that every worker shares it and Ctrl-C / SIGTERM of
+            # this process stops it.
+            from astegni.embedded import embedded_server
+
+            server = embedded_server(DATA_DIR / "pg")
+            os.environ["DATABASE_URL"] = server.get_uri()
+            os.environ.setdefault("LOAD_DEMO_DATA", "true")
+            os.environ["SECRET_KEY"] = settings.secret_key or ""
+            get_settings.cache_clear()
+            settings = get_settings()
+            # Ready before serving, so that the logins printed below already work.
+            _apply(Database(settings.database_url or ""), settings, banner=True)
+        uvicorn.run(
+            "app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+        )
+    finally:
+        if server is not None:
+            from astegni.embedded import stop_embedded_postgres
+
+            stop_embedded_postgres(server)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

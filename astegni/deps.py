@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
 
 from astegni.db import Database
-from astegni.errors import Forbidden, Unauthorized
+from astegni.errors import Forbidden, ServiceUnavailable, Unauthorized
 from astegni.principal import Principal, load_principal
 from astegni.security import Claims, decode_token
 from astegni.settings import Settings
@@ -16,16 +17,22 @@ from astegni.settings import Settings
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/login", auto_error=False)
 
 
-def get_db(request: Request) -> Database:
-    return request.app.state.db
+def get_db(conn: HTTPConnection) -> Database:
+    # Until the schema is applied at start-up, queries would fail on missing tables (a 500).
+    if not getattr(conn.app.state, "schema_ready", True):
+        raise ServiceUnavailable("Starting up, try again", retry_after=1)
+    return conn.app.state.db
 
 
-def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def get_app_settings(conn: HTTPConnection) -> Settings:
+    return conn.app.state.settings
 
 
 Db = Annotated[Database, Depends(get_db)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
+# A row id in the path. The bound keeps values PostgreSQL's integer cannot hold a 422 rather than
+# a DataError (a 500) at the first query.
+PathId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 async def current_claims(
