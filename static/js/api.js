@@ -205,11 +205,16 @@
     return el;
   }
 
-  function append(parent, child) {
-    if (child == null || child === false) return;
-    if (Array.isArray(child)) child.forEach(function (c) { append(parent, c); });
-    else if (child instanceof Node) parent.appendChild(child);
-    else parent.appendChild(document.createTextNode(String(child)));
+  /** append(parent, child, ...): nodes as they are, strings as text, arrays flattened. */
+  function append(parent) {
+    for (let i = 1; i < arguments.length; i++) {
+      const child = arguments[i];
+      if (child == null || child === false) continue;
+      if (Array.isArray(child)) child.forEach(function (c) { append(parent, c); });
+      else if (child instanceof Node) parent.appendChild(child);
+      else parent.appendChild(document.createTextNode(String(child)));
+    }
+    return parent;
   }
 
   function clear(el) {

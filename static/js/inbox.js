@@ -35,8 +35,10 @@
     if (m.is_deleted) return 'Message deleted';
     let text;
     if (m.message_type === 'session_request') {
+      // The list's last_message carries no media_metadata: fall back to the message text.
       const md = m.media_metadata || {};
-      text = '📚 Session request' + (md.package_name ? ': ' + md.package_name : '');
+      const detail = md.package_name || m.content || '';
+      text = detail.indexOf('Session request') === 0 ? detail : 'Session request' + (detail ? ': ' + detail : '');
     } else text = m.content || '';
     return (m.sender_user_id === state.me.id && m.message_type !== 'system' ? 'You: ' : '') + text;
   }
@@ -132,7 +134,7 @@
       ['Package price', md.hourly_rate != null ? A.money(md.hourly_rate) + ' / hour' : ''],
       ['Offer', md.counter_offer_price != null ? A.money(md.counter_offer_price) + ' / hour' : ''],
       ['Schedule', A.scheduleSummary(md)],
-      ['For', md.requested_to_name || (md.requester_type === 'parent' ? 'Their child' : '')],
+      ['For', md.requester_type === 'parent' ? md.requested_to_name || 'Their child' : ''],
       ['Requested by', md.requester_name || m.sender_name || ''],
     ];
     rows.forEach(function (row) {

@@ -39,7 +39,7 @@
     const rows = state.tutorView
       ? [
           ['From', r.requester_name ? r.requester_name + (r.requester_type ? ' (' + r.requester_type + ')' : '') : ''],
-          ['For', r.requested_to_name || ''],
+          ['For', r.requester_type === 'parent' ? r.requested_to_name || '' : ''],
         ]
       : [
           ['Tutor', r.tutor_name || ''],

@@ -70,10 +70,10 @@
     $('tutor-name').textContent = name;
     $('tutor-avatar').textContent = A.initials(name);
     const meta = A.clear($('tutor-meta'));
-    if (t.is_verified) A.append(meta, h('span', { className: 'verified' }, '✔ Verified tutor'));
+    if (t.is_verified) A.append(meta, h('span', { className: 'verified' }, '✓ Verified tutor'));
     (t.subjects || []).forEach(function (s) { A.append(meta, h('span', { className: 'tag' }, s)); });
-    if (t.location) A.append(meta, h('span', { className: 'tag' }, '📍 ' + t.location));
-    if ((t.languages || []).length) A.append(meta, h('span', { className: 'tag' }, '🗣 ' + t.languages.join(', ')));
+    if (t.location) A.append(meta, h('span', { className: 'tag' }, t.location));
+    if ((t.languages || []).length) A.append(meta, h('span', { className: 'tag' }, 'Speaks ' + t.languages.join(', ')));
     $('tutor-bio').textContent = t.bio || 'This tutor has not written a bio yet.';
     $('tutor-profile').removeAttribute('aria-busy');
     const role = state.me && state.me.active_role;
@@ -108,7 +108,7 @@
           h(
             'div',
             { className: 'row small muted' },
-            h('span', null, '🗓 ' + A.scheduleSummary(p)),
+            h('span', null, A.scheduleSummary(p)),
             p.session_format ? h('span', { className: 'tag' }, A.label(p.session_format)) : null
           ),
           h('span', { className: 'cta' }, 'View details & request →')
