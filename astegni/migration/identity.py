@@ -1,0 +1,181 @@
+"""Making user-based lookups well defined on legacy data, without deleting or changing a row.
+
+- A user who took part in one conversation through two profiles has two participant rows. The
+  later row (higher id) gets duplicate_of_id = the earlier one; the partial unique index
+  conversation_participants_user_key (WHERE duplicate_of_id IS NULL) then holds, and the
+  application sees the user once.
+- A pair of users may have several direct conversations. All are kept, messages intact, listed
+  for both users; the one with the latest activity (last_message_at, else created_at; then the
+  higher id) becomes canonical: it gets the pair key (direct_user_low, direct_user_high), so
+  every new request between the two lands in it. The others keep a NULL pair key.
+
+A conversation is direct when its type is 'direct' and its participants resolve to exactly two
+distinct users. The queries work before the back-fill too (the user id is COALESCEd with the
+profile's user), which is what the dry run reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from psycopg2 import sql
+
+from astegni.migration.backfill import PROFILES
+from astegni.migration.locks import LockPolicy, with_lock_retries
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    participant_id: int
+    conversation_id: int
+    user_id: int
+    kept_id: int
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    low: int
+    high: int
+    canonical: int
+    others: list[int]
+
+
+# Participant rows resolved to users; rows already marked as duplicates are left out.
+_RESOLVED = sql.SQL(
+    """SELECT cp.id, cp.conversation_id, coalesce(cp.user_id, p.user_id) AS user_id
+         FROM conversation_participants AS cp
+         LEFT JOIN {profiles} AS p ON p.profile_type = cp.profile_type AND p.profile_id = cp.profile_id
+        WHERE {unmarked}"""
+)
+
+_DUPLICATES = sql.SQL(
+    """WITH resolved AS ({resolved}),
+       ranked AS (
+           SELECT id, conversation_id, user_id,
+                  first_value(id) OVER (PARTITION BY conversation_id, user_id ORDER BY id) AS kept_id
+             FROM resolved WHERE user_id IS NOT NULL)
+       SELECT id, conversation_id, user_id, kept_id FROM ranked WHERE id <> kept_id"""
+)
+
+_MARK = sql.SQL(
+    """UPDATE conversation_participants AS cp SET duplicate_of_id = d.kept_id
+         FROM ({duplicates}) AS d
+        WHERE cp.id = d.id
+    RETURNING cp.id, d.conversation_id, d.user_id, d.kept_id"""
+)
+
+# Every direct conversation whose participants are two distinct users, ranked within its pair:
+# the holder of the pair key first, then the latest activity.
+_CANDIDATES = sql.SQL(
+    """WITH resolved AS ({resolved}),
+       members AS (
+           SELECT conversation_id, min(user_id) AS low, max(user_id) AS high
+             FROM resolved WHERE user_id IS NOT NULL
+            GROUP BY conversation_id HAVING count(DISTINCT user_id) = 2)
+       SELECT c.id, m.low, m.high,
+              row_number() OVER (PARTITION BY m.low, m.high
+                                 ORDER BY {held} DESC,
+                                          coalesce(c.last_message_at, c.created_at) DESC, c.id DESC)
+                  AS rank,
+              count(*) OVER (PARTITION BY m.low, m.high) AS in_pair,
+              {held} AS held
+         FROM conversations AS c JOIN members AS m ON m.conversation_id = c.id
+        WHERE c.type = 'direct'"""
+)
+
+
+def _resolved(migrated: bool) -> sql.Composed:
+    unmarked = sql.SQL("cp.duplicate_of_id IS NULL" if migrated else "true")
+    return _RESOLVED.format(profiles=PROFILES, unmarked=unmarked)
+
+
+def _candidates(migrated: bool) -> sql.Composed:
+    held = sql.SQL(
+        "(c.direct_user_low IS NOT NULL AND c.direct_user_low = m.low AND c.direct_user_high = m.high)"
+        if migrated
+        else "false"
+    )
+    return _CANDIDATES.format(resolved=_resolved(migrated), held=held)
+
+
+def find_duplicates(cur, migrated: bool) -> list[Duplicate]:
+    cur.execute(_DUPLICATES.format(resolved=_resolved(migrated)))
+    return sorted(Duplicate(*row) for row in cur.fetchall())
+
+
+def mark_duplicates(conn, policy: LockPolicy, say: Callable[[str], None]) -> list[Duplicate]:
+    """Point each later participant row of a user at the first one; returns the rows marked."""
+
+    def work() -> list[Duplicate]:
+        with conn, conn.cursor() as cur:
+            cur.execute(_MARK.format(duplicates=_DUPLICATES.format(resolved=_resolved(True))))
+            return sorted(Duplicate(*row) for row in cur.fetchall())
+
+    return with_lock_retries(conn, "conversation_participants", work, policy, say)
+
+
+def find_duplicate_pairs(cur, migrated: bool) -> list[DuplicatePair]:
+    """The pairs of users with more than one direct conversation, canonical one first."""
+    cur.execute(
+        sql.SQL(
+            """SELECT low, high, array_agg(id ORDER BY rank) FROM ({candidates}) AS k
+                WHERE in_pair > 1 GROUP BY low, high ORDER BY low, high"""
+        ).format(candidates=_candidates(migrated))
+    )
+    return [DuplicatePair(low, high, ids[0], ids[1:]) for low, high, ids in cur.fetchall()]
+
+
+def count_pairs_to_set(cur, migrated: bool) -> int:
+    cur.execute(
+        sql.SQL("SELECT count(*) FROM ({candidates}) AS k WHERE rank = 1 AND NOT held").format(
+            candidates=_candidates(migrated)
+        )
+    )
+    return cur.fetchone()[0]
+
+
+def set_pair_keys(conn, batch_size: int, policy: LockPolicy, say: Callable[[str], None]) -> int:
+    """Give each pair's canonical conversation its pair key, in id-range batches."""
+    with conn, conn.cursor() as cur:
+        # The ranking needs whole pairs, so it is computed once; the updates then go by id range.
+        cur.execute("DROP TABLE IF EXISTS pg_temp.migration_pair_keys")
+        cur.execute(
+            sql.SQL(
+                """CREATE TABLE pg_temp.migration_pair_keys AS
+                   SELECT id, low, high FROM ({candidates}) AS k WHERE rank = 1 AND NOT held"""
+            ).format(candidates=_candidates(True))
+        )
+        cur.execute("CREATE INDEX ON migration_pair_keys (id)")
+    after, total = 0, 0
+
+    def one_batch() -> tuple[int | None, int]:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                """SELECT max(id) FROM (SELECT id FROM migration_pair_keys WHERE id > %(after)s
+                                         ORDER BY id LIMIT %(limit)s) AS batch""",
+                {"after": after, "limit": batch_size},
+            )
+            upto = cur.fetchone()[0]
+            if upto is None:
+                return None, 0
+            # NOT EXISTS: never take a pair key that another conversation holds already.
+            cur.execute(
+                """UPDATE conversations AS c SET direct_user_low = k.low, direct_user_high = k.high
+                     FROM migration_pair_keys AS k
+                    WHERE k.id > %(after)s AND k.id <= %(upto)s AND c.id = k.id
+                      AND c.direct_user_low IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM conversations AS h
+                                       WHERE h.direct_user_low = k.low AND h.direct_user_high = k.high)""",
+                {"after": after, "upto": upto},
+            )
+            return upto, cur.rowcount
+
+    while True:
+        upto, count = with_lock_retries(conn, "conversations", one_batch, policy, say)
+        if upto is None:
+            break
+        after, total = upto, total + count
+    with conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE pg_temp.migration_pair_keys")
+    return total

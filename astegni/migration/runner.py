@@ -1,0 +1,282 @@
+"""The migration, phase by phase, and the summary it prints."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg2
+
+from astegni.migration import identity, steps
+from astegni.migration.backfill import BACKFILLS, run_backfill
+from astegni.migration.catalog import Catalog, missing_legacy_tables, read_catalog
+from astegni.migration.locks import LockPolicy, MigrationError, with_lock_retries
+
+MAX_IDS_SHOWN = 50
+
+
+@dataclass
+class Options:
+    database_url: str
+    dry_run: bool = False
+    batch_size: int = 20_000
+    lock: LockPolicy = field(default_factory=LockPolicy)
+    say: Callable[[str], None] = print
+
+
+@dataclass
+class Result:
+    """What a run changed (or, in a dry run, would change) and what it could not resolve."""
+
+    conversations: int = 0
+    schema_changes: list[str] = field(default_factory=list)
+    resolved: dict[str, int] = field(default_factory=dict)  # column -> rows filled
+    already_set: dict[str, int] = field(default_factory=dict)
+    unresolved: dict[str, list[int]] = field(default_factory=dict)  # column -> row ids
+    made_nullable: list[str] = field(default_factory=list)
+    duplicates: list[identity.Duplicate] = field(default_factory=list)
+    duplicate_pairs: list[identity.DuplicatePair] = field(default_factory=list)
+    pair_keys_set: int = 0
+    not_validated: list[str] = field(default_factory=list)
+    backfill_seconds: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.schema_changes or any(self.resolved.values()) or self.duplicates or self.pair_keys_set
+        )
+
+    @property
+    def rows_resolved(self) -> int:
+        return sum(self.resolved.values())
+
+
+def connect(url: str):
+    conn = psycopg2.connect(url, application_name="astegni-migration", connect_timeout=10)
+    with conn, conn.cursor() as cur:
+        # A server-wide statement_timeout would cut a long index build or validation short.
+        cur.execute("SET statement_timeout = 0")
+    return conn
+
+
+def migrate(options: Options) -> Result:
+    started = time.monotonic()
+    try:
+        conn = connect(options.database_url)
+    except psycopg2.OperationalError as exc:
+        raise MigrationError(f"cannot connect to the database: {' '.join(str(exc).split())}") from None
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT set_config('lock_timeout', %(ms)s, false)", {"ms": f"{options.lock.timeout_ms}ms"}
+            )
+            missing = missing_legacy_tables(cur)
+            if missing:
+                raise MigrationError(
+                    f"not an Astegni database: missing table(s) {', '.join(missing)}; nothing was changed"
+                )
+        if options.dry_run:
+            conn.set_session(readonly=True)  # the server itself refuses any write
+            result = _plan(conn)
+        else:
+            result = _apply(conn, options)
+    finally:
+        conn.close()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+# ---------------------------------------------------------------- dry run
+
+
+def _plan(conn) -> Result:
+    result = Result()
+    with conn, conn.cursor() as cur:
+        cat = read_catalog(cur)
+        result.schema_changes = [s.action for s in steps.COLUMN_STEPS if s.due(cat)]
+        result.schema_changes += [s.action for s in steps.INDEX_STEPS if s.due(cat)]
+        if steps.PAIR_KEY.due(cat):
+            result.schema_changes.append(steps.PAIR_KEY.action)
+        result.made_nullable = [c for c in steps.NULLABLE_COLUMNS if cat.not_null(*c.split("."))]
+        for job in BACKFILLS:
+            has_column = cat.has_column(job.table, job.user_column)
+            cur.execute(job.counts_sql(has_column))
+            _total, already, resolvable = cur.fetchone()
+            result.resolved[job.label] = resolvable
+            result.already_set[job.label] = already
+            cur.execute(job.unresolved_sql(has_column))
+            result.unresolved[job.label] = [row[0] for row in cur.fetchall()]
+        migrated = _has_identity_columns(cat)
+        result.duplicates = identity.find_duplicates(cur, migrated)
+        result.duplicate_pairs = identity.find_duplicate_pairs(cur, migrated)
+        result.pair_keys_set = identity.count_pairs_to_set(cur, migrated)
+        cur.execute("SELECT count(*) FROM conversations")
+        result.conversations = cur.fetchone()[0]
+    return result
+
+
+def _has_identity_columns(cat: Catalog) -> bool:
+    return cat.has_column("conversation_participants", "duplicate_of_id") and cat.has_column(
+        "conversations", "direct_user_low"
+    )
+
+
+# ---------------------------------------------------------------- the real run
+
+
+def _apply(conn, options: Options) -> Result:
+    result = Result()
+    say, policy = options.say, options.lock
+
+    # Phase 1: columns, nullability, NOT VALID keys. One short transaction per table.
+    cat = _catalog(conn)
+    result.made_nullable = [c for c in steps.NULLABLE_COLUMNS if cat.not_null(*c.split("."))]
+    for table in ("conversations", "conversation_participants", "chat_messages", "chat_message_edits"):
+        due = [s for s in steps.COLUMN_STEPS if s.table == table and s.due(cat)]
+        if due:
+            _run_in_transaction(conn, table, [s.sql for s in due], policy, say)
+            result.schema_changes += [s.action for s in due]
+            say(f"  schema: {table}: " + "; ".join(s.action for s in due))
+
+    # Phase 2: the back-fills.
+    for job in BACKFILLS:
+        updated, seconds = run_backfill(conn, job, options.batch_size, policy, say)
+        result.resolved[job.label] = updated
+        result.backfill_seconds += seconds
+
+    # Phase 3: duplicate participants, then the canonical direct conversation of each pair.
+    result.duplicates = identity.mark_duplicates(conn, policy, say)
+    result.pair_keys_set = identity.set_pair_keys(conn, options.batch_size, policy, say)
+
+    # Phase 4: indexes (CONCURRENTLY), the pair key constraint, validation.
+    cat = _catalog(conn)
+    for index in steps.INDEX_STEPS:
+        if index.due(cat):
+            say(f"  schema: {index.action} …")
+            _build_index(conn, index, policy, say)
+            result.schema_changes.append(index.action)
+    cat = _catalog(conn)
+    if steps.PAIR_KEY.due(cat):
+        _run_in_transaction(conn, "conversations", [steps.PAIR_KEY.sql], policy, say)
+        result.schema_changes.append(steps.PAIR_KEY.action)
+    for table, name in steps.VALIDATIONS:
+        if cat.constraints.get((table, name)) is False:
+            try:
+                sql = f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}"
+                _run_in_transaction(conn, table, [sql], policy, say)
+                result.schema_changes.append(f"validate {name}")
+            except psycopg2.IntegrityError as exc:
+                # Legacy user ids pointing at deleted users: the key still guards new rows.
+                conn.rollback()
+                result.not_validated.append(f"{name}: {str(exc).strip().splitlines()[0]}")
+
+    # The report: counts and unresolved rows as they stand now.
+    with conn, conn.cursor() as cur:
+        for job in BACKFILLS:
+            cur.execute(job.counts_sql())
+            _total, already, _ = cur.fetchone()
+            result.already_set[job.label] = already - result.resolved[job.label]
+            cur.execute(job.unresolved_sql())
+            result.unresolved[job.label] = [row[0] for row in cur.fetchall()]
+        result.duplicate_pairs = identity.find_duplicate_pairs(cur, migrated=True)
+        cur.execute("SELECT count(*) FROM conversations")
+        result.conversations = cur.fetchone()[0]
+    if result.changed:
+        conn.autocommit = True
+        with conn.cursor() as cur:  # fresh statistics for the new columns and indexes
+            cur.execute("ANALYZE conversations, conversation_participants, chat_messages")
+        conn.autocommit = False
+    return result
+
+
+def _catalog(conn) -> Catalog:
+    with conn, conn.cursor() as cur:
+        return read_catalog(cur)
+
+
+def _run_in_transaction(conn, table: str, statements: list[str], policy: LockPolicy, say) -> None:
+    def work() -> None:
+        with conn, conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)  # fixed DDL text from steps.py
+
+    with_lock_retries(conn, table, work, policy, say)
+
+
+def _build_index(conn, index: steps.IndexStep, policy: LockPolicy, say) -> None:
+    """CREATE INDEX CONCURRENTLY: outside a transaction block, readers and writers carry on."""
+
+    def work() -> None:
+        with conn.cursor() as cur:
+            # A build that timed out or was killed leaves an invalid index behind: drop, rebuild.
+            cur.execute(
+                "SELECT 1 FROM pg_class WHERE relname = %(name)s "
+                "AND relnamespace = current_schema()::regnamespace",
+                {"name": index.name},
+            )
+            if cur.fetchone() is not None:
+                cur.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index.name}")
+            cur.execute(index.create_sql)  # fixed DDL text from steps.py
+
+    conn.autocommit = True
+    try:
+        with_lock_retries(conn, index.table, work, policy, say)
+    finally:
+        conn.autocommit = False
+
+
+# ---------------------------------------------------------------- the summary
+
+
+def _ids(ids: list[int]) -> str:
+    shown = ", ".join(str(i) for i in ids[:MAX_IDS_SHOWN])
+    return shown + (f", … ({len(ids) - MAX_IDS_SHOWN} more)" if len(ids) > MAX_IDS_SHOWN else "")
+
+
+def summary(result: Result, dry_run: bool) -> list[str]:
+    lines: list[str] = []
+    if dry_run:
+        lines.append(f"Dry run: nothing was changed. For {result.conversations} conversations it would:")
+        lines += [f"  - {change}" for change in result.schema_changes]
+        lines += [
+            f"  - fill {label} on {count} rows ({result.already_set[label]} already set)"
+            for label, count in result.resolved.items()
+        ]
+        lines.append(f"  - give {result.pair_keys_set} direct conversations their pair key")
+    elif not result.changed:
+        lines.append(
+            f"✓ Nothing to do: the database is already migrated ({result.conversations} conversations)"
+        )
+    else:
+        lines.append(f"✓ {result.conversations} existing conversations migrated")
+        lines += [
+            f"✓ {label}: {count} rows resolved, {result.already_set[label]} already set"
+            for label, count in result.resolved.items()
+        ]
+        if result.made_nullable:
+            lines.append("✓ Profile columns made nullable: " + ", ".join(result.made_nullable))
+        lines.append("✓ Backward compatible (old profile columns and their values kept)")
+        lines.append(
+            f"✓ {len(result.schema_changes)} schema changes; "
+            f"{result.pair_keys_set} direct conversations given their pair key"
+        )
+    marked = "would be marked" if dry_run else "marked"
+    lines += [
+        f"✓ participant row {d.participant_id} {marked} duplicate of row {d.kept_id} "
+        f"(user {d.user_id} twice in conversation {d.conversation_id}, through two profiles)"
+        for d in result.duplicates
+    ]
+    lines += [
+        f"✓ users {p.low} and {p.high} have {1 + len(p.others)} direct conversations: {p.canonical} is "
+        f"canonical (latest activity), {', '.join(map(str, p.others))} kept without the pair key"
+        for p in result.duplicate_pairs
+    ]
+    lines += [
+        f"⚠ {label}: {len(ids)} rows unresolved (their profile no longer exists), left NULL: ids {_ids(ids)}"
+        for label, ids in result.unresolved.items()
+        if ids
+    ]
+    lines += [f"⚠ constraint left NOT VALID (new rows are still checked): {p}" for p in result.not_validated]
+    return lines
