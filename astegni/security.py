@@ -15,6 +15,7 @@ from astegni.errors import Unauthorized
 from astegni.settings import Settings
 
 ALGORITHM = "HS256"
+MAX_ID = 2_147_483_647
 
 
 @lru_cache
@@ -91,6 +92,7 @@ def decode_token(settings: Settings, token: str, expected_type: str = "access") 
         token_type = body.get("type", "access")
     except Exception:  # JWTError, JWKError (alg: none), ValueError, KeyError, ...
         raise Unauthorized() from None
-    if token_type != expected_type or not isinstance(role, str | None) or user_id <= 0:
+    # users.id is a PostgreSQL integer: a larger sub would fail in the query, not here.
+    if token_type != expected_type or not isinstance(role, str | None) or not 0 < user_id <= MAX_ID:
         raise Unauthorized()
     return Claims(user_id=user_id, role=role, token_type=token_type)
