@@ -1,11 +1,13 @@
 """Browser tests: Debian's Chromium driven by Playwright against a live `python app.py`.
 
-One browser per session, a fresh context per page; a screenshot of every page on failure.
+One browser, one server and one database per session, a fresh browser context per page; a
+screenshot of every open page on failure.
 Skipped, with the reason shown, only where /usr/bin/chromium does not exist.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,11 +17,13 @@ import httpx
 import pytest
 
 from astegni.db import Database
+from tests import pg
 from tests.browser.helpers import SCREENSHOTS
 from tests.conftest import LiveServer
 from tests.factories import Factory
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium; CHROMIUM_PATH points elsewhere (and lets the skip be tried).
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -53,6 +57,30 @@ def browser() -> Iterator[Any]:
         )
         yield instance
         instance.close()
+
+
+@pytest.fixture(scope="session")
+def browser_db_url(pg_url: str, template_db: str) -> Iterator[str]:
+    """One database for the browser session: every test makes its own users, so they share it."""
+    name = pg.new_name()
+    url = pg.create_database(pg_url, name, template=template_db)
+    yield url
+    pg.drop_database(pg_url, name)
+
+
+@pytest.fixture(scope="session")
+def live_server(browser: Any, browser_db_url: str) -> Iterator[LiveServer]:
+    """One `python app.py` for all browser tests (starting one per test cost seconds each)."""
+    server = LiveServer(browser_db_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def db(browser_db_url: str) -> Iterator[Database]:
+    database = Database(browser_db_url, pool_size=2)
+    yield database
+    database.close()
 
 
 @pytest.fixture

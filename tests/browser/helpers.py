@@ -12,10 +12,11 @@ from tests.factories import TestUser
 SCREENSHOTS = PROJECT_DIR / "test-output" / "screenshots"
 
 
-def shot(page: Page, name: str) -> None:
-    """Keep a picture of the page for people to look at (test-output/screenshots/)."""
+def shot(page: Page, name: str, full_page: bool = True) -> None:
+    """Keep a picture of the page for people to look at (test-output/screenshots/); a page with
+    the modal open is best taken as the viewport (full_page=False), as the modal is fixed."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 def login(page: Page, user: TestUser, next_page: str = "index.html", role: str | None = None) -> None:

@@ -186,6 +186,11 @@ def test_requests_pages_for_both_sides(new_page, factory, api):
     expect(physics_item.locator(".badge")).to_have_text("cancelled")
     assert dialogs == ["Cancel this session request?"]
 
+    student_page.goto("/index.html")
+    expect(student_page.get_by_role("heading", name="Welcome back, Hanna.")).to_be_visible()
+    expect(student_page.get_by_role("link", name="Selam Bekele")).to_be_visible()  # tutors contacted
+    shot(student_page, "index")
+
     # The filter shows one status at a time.
     tutor_page.get_by_role("button", name="pending", exact=True).click()
     expect(tutor_page.get_by_text("No requests with status “pending” yet.")).to_be_visible()

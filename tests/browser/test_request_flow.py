@@ -75,6 +75,9 @@ def test_student_requests_a_package_then_a_duplicate_then_another_package(new_pa
     page = new_page()
     dialogs = capture_dialogs(page)
 
+    page.goto("/index.html")
+    expect(page.get_by_role("heading", name="Learn with the right tutor.")).to_be_visible()
+    shot(page, "index-logged-out")
     page.goto(f"/login.html?next=view-tutor.html?id={tutor.role_ids['tutor']}")
     shot(page, "login")
     login(page, student, f"view-tutor.html?id={tutor.role_ids['tutor']}")
@@ -92,11 +95,11 @@ def test_student_requests_a_package_then_a_duplicate_then_another_package(new_pa
     fill_recurring(dialog, ["Monday", "Wednesday"], "14:00", "16:00")
     dialog.get_by_label("Message to the tutor").fill("I'd like to book sessions")
     dialog.get_by_label("Your price offer").fill("200")
-    shot(page, "package-modal")
+    shot(page, "package-modal", full_page=False)
     dialog.get_by_role("button", name="Send request").click()
     expect(dialog.get_by_role("heading", name="Request sent")).to_be_visible()
     expect(dialog).to_contain_text("Algebra Basics")
-    shot(page, "request-sent")
+    shot(page, "request-sent", full_page=False)
     [first] = my_requests(api, student)
     assert first["package_id"] == algebra["id"]
     assert first["tutor_id"] == tutor.role_ids["tutor"]
@@ -161,7 +164,7 @@ def test_parent_books_for_the_chosen_child(new_page, factory, db):
     dialog.get_by_role("button", name="Send request").click()
     expect(dialog.locator("#request-form-error")).to_contain_text("Choose which child")
     child_select.select_option(str(second_child.role_ids["student"]))
-    shot(page, "package-modal-parent")
+    shot(page, "package-modal-parent", full_page=False)
     dialog.get_by_role("button", name="Send request").click()
     expect(dialog.get_by_role("heading", name="Request sent")).to_be_visible()
     assert dialogs == []
@@ -277,7 +280,7 @@ def test_pages_fit_a_phone(new_page, factory):
     dialog = open_package(page, "Algebra Basics")
     box = page.locator("#package-modal-dialog").bounding_box()
     assert box and box["width"] <= PHONE["width"]
-    shot(page, "phone-package-modal")
+    shot(page, "phone-package-modal", full_page=False)
     dialog.get_by_role("button", name="Cancel").click()
     page.goto("/index.html")
     expect(page.get_by_role("heading", name=re.compile("Welcome back"))).to_be_visible()
