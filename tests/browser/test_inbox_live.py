@@ -194,3 +194,35 @@ def test_requests_pages_for_both_sides(new_page, factory, api):
     # The filter shows one status at a time.
     tutor_page.get_by_role("button", name="pending", exact=True).click()
     expect(tutor_page.get_by_text("No requests with status “pending” yet.")).to_be_visible()
+
+
+def test_inbox_on_a_phone_shows_user_content_as_text(new_page, factory, api):
+    from tests.browser.conftest import PHONE
+
+    tutor = tutor_with_packages(factory)
+    student = factory.student()
+    sent = request_via_api(api, student, tutor, tutor.extra["packages"][1])
+    hostile = '<img src=x onerror="window.__xss = 1"> <b>not bold</b>'
+    response = api.post(
+        "/api/chat/messages",
+        json={"conversation_id": sent["conversation_id"], "content": hostile},
+        headers=student.headers,
+    )
+    assert response.status_code == 201, response.text
+
+    page = new_page(PHONE)
+    login(page, tutor, "inbox.html")
+    conversation = page.locator(".conv-item").first
+    expect(conversation.locator(".unread-count")).to_have_text("2")
+    expect(page.locator("#thread")).to_be_hidden()  # one pane at a time on a phone
+    shot(page, "phone-inbox-list")
+    conversation.get_by_role("button").click()
+    expect(page.locator(".conv-pane")).to_be_hidden()
+    expect(card(page, "Physics Exam Prep").get_by_role("button", name="Accept")).to_be_visible()
+    expect(page.locator(".msg .bubble", has_text="not bold")).to_have_text(hostile)
+    assert page.locator(".messages img, .messages b").count() == 0
+    assert page.evaluate("window.__xss") is None
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, "phone-inbox-thread")
+    page.get_by_role("button", name="Back to conversations").click()
+    expect(page.locator(".conv-pane")).to_be_visible()

@@ -286,3 +286,19 @@ def test_pages_fit_a_phone(new_page, factory):
     expect(page.get_by_role("heading", name=re.compile("Welcome back"))).to_be_visible()
     assert page.evaluate(no_sideways_scroll)
     shot(page, "phone-index")
+
+
+def test_an_expired_session_goes_to_the_login_page_and_back(new_page, factory):
+    tutor = tutor_with_packages(factory)
+    student = factory.student()
+    page = new_page()
+    page.goto("/index.html")
+    page.evaluate("localStorage.token = 'not-a-token'; localStorage.refresh_token = 'nope'")
+    page.goto(f"/view-tutor.html?id={tutor.role_ids['tutor']}")
+    page.wait_for_url("**/login.html?next=*")
+    assert page.evaluate("localStorage.getItem('token')") is None
+    page.get_by_label("Email").fill(student.email)
+    page.get_by_label("Password").fill(student.password)
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.wait_for_url(f"**/view-tutor.html?id={tutor.role_ids['tutor']}")
+    expect(page.locator(".package-card")).to_have_count(2)
