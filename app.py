@@ -16,9 +16,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+import session_request_endpoints
 from astegni import accounts, chat, families, tutors
 from astegni.db import Database
 from astegni.errors import ServiceUnavailable
+from astegni.expiry import sweep_forever
 from astegni.http import RequestMiddleware, install_error_handlers
 from astegni.schema import apply_schema
 from astegni.settings import DATA_DIR, Settings, get_settings
@@ -80,6 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.db = db
     app.state.schema_ready = False
     tasks = [asyncio.create_task(_prepare_database(app))]
+    tasks.append(asyncio.create_task(sweep_forever(app)))
     try:
         yield
     finally:
@@ -127,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready" if ready else "unavailable"}, status_code=status)
 
     app.include_router(accounts.router)
+    app.include_router(session_request_endpoints.router)
     app.include_router(tutors.router)
     app.include_router(families.router)
     app.include_router(chat.router)

@@ -280,3 +280,432 @@ CREATE TABLE IF NOT EXISTS schema_state (
     checksum   text        NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- ---------------------------------------------------------------- session requests: functions
+-- The create and every lifecycle transition are PL/pgSQL functions so that each is one round
+-- trip with plans cached per connection (planning dominated our short statements). Each runs in
+-- the caller's transaction; the Python side is astegni/session_requests.py.
+
+-- The one direct conversation of a pair of users, found or created, both users participants
+-- (astegni/conversations.py and session_request_create both call this: one source). DO UPDATE,
+-- not DO NOTHING, so that RETURNING yields the id even when a concurrent transaction created the
+-- row after this statement's snapshot was taken.
+CREATE OR REPLACE FUNCTION direct_conversation_get_or_create(
+    p_creator_id integer, p_user_a integer, p_user_b integer)
+RETURNS TABLE (conversation_id integer, created boolean)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH conv AS (
+        INSERT INTO conversations AS c (type, created_by_user_id, direct_user_low, direct_user_high)
+        VALUES ('direct', p_creator_id, least(p_user_a, p_user_b), greatest(p_user_a, p_user_b))
+        ON CONFLICT (direct_user_low, direct_user_high)
+        DO UPDATE SET direct_user_low = EXCLUDED.direct_user_low
+        RETURNING c.id, (c.xmax = 0) AS created
+    ), members AS (
+        INSERT INTO conversation_participants (conversation_id, user_id)
+        SELECT conv.id, member FROM conv, unnest(ARRAY[p_user_a, p_user_b]) AS member
+        ON CONFLICT (conversation_id, user_id) WHERE duplicate_of_id IS NULL DO NOTHING
+    )
+    SELECT conv.id, conv.created FROM conv;
+END $$;
+
+-- A chat message as the API shows it: the SQL twin of astegni.chat_format.message_json (a test
+-- keeps the two equal).
+CREATE OR REPLACE FUNCTION chat_message_json(m chat_messages, p_sender_name text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', m.id, 'conversation_id', m.conversation_id, 'sender_user_id', m.sender_user_id,
+        'sender_name', p_sender_name, 'message_type', m.message_type,
+        'content', CASE WHEN m.is_deleted THEN NULL ELSE m.content END,
+        'media_metadata', CASE WHEN m.is_deleted THEN NULL ELSE m.media_metadata END,
+        'reply_to_id', m.reply_to_id, 'client_message_id', m.client_message_id,
+        'is_deleted', m.is_deleted, 'edited_at', m.edited_at, 'created_at', m.created_at)
+$$;
+
+-- A real-time event, delivered at commit: the SQL twin of astegni.events.publish (same channel,
+-- same envelope, the same by-reference fallback for payloads over 7000 bytes).
+CREATE OR REPLACE FUNCTION realtime_publish(p_type text, p_user_ids integer[], p_data jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_payload text;
+    v_ref bigint;
+BEGIN
+    v_payload := jsonb_build_object(
+        'type', p_type,
+        'user_ids', (SELECT coalesce(jsonb_agg(DISTINCT u ORDER BY u), '[]')
+                       FROM unnest(p_user_ids) AS u WHERE u IS NOT NULL),
+        'data', p_data)::text;
+    IF octet_length(v_payload) > 7000 THEN
+        INSERT INTO realtime_events (payload) VALUES (v_payload::jsonb) RETURNING id INTO v_ref;
+        v_payload := jsonb_build_object('ref', v_ref)::text;
+    END IF;
+    PERFORM pg_notify('astegni_events', v_payload);
+END $$;
+
+-- What every transition of a request does besides its UPDATE: the history row, the request
+-- card's status in its chat message, a system message in the conversation, and the events
+-- (session_request.updated, message.updated for the card, message.created for the notice).
+CREATE OR REPLACE FUNCTION session_request_changed(
+    r requested_sessions, p_from text, p_actor integer, p_reason text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_tutor_user integer;
+    v_package text;
+    v_users integer[];
+    v_card chat_messages;
+    v_notice chat_messages;
+    v_text text;
+BEGIN
+    INSERT INTO session_request_events (request_id, from_status, to_status, actor_user_id, reason)
+    VALUES (r.id, p_from, r.status, p_actor, p_reason);
+
+    SELECT t.user_id, p.name INTO v_tutor_user, v_package
+      FROM tutor_profiles t, tutor_packages p
+     WHERE t.id = r.tutor_id AND p.id = r.package_id;
+    v_users := ARRAY[r.requester_id, v_tutor_user];
+
+    IF r.message_id IS NOT NULL THEN
+        UPDATE chat_messages
+           SET media_metadata = coalesce(media_metadata, '{}'::jsonb) || jsonb_build_object(
+                   'status', r.status, 'responded_at', r.responded_at,
+                   'rejected_reason', r.rejected_reason),
+               updated_at = now()
+         WHERE id = r.message_id
+        RETURNING * INTO v_card;
+        IF FOUND THEN
+            PERFORM realtime_publish('message.updated', v_users, jsonb_build_object(
+                'conversation_id', v_card.conversation_id,
+                'message', chat_message_json(v_card,
+                    (SELECT first_name || ' ' || father_name FROM users
+                      WHERE id = v_card.sender_user_id))));
+        END IF;
+    END IF;
+
+    IF r.conversation_id IS NOT NULL THEN
+        v_text := format('Session request for %s ', coalesce(v_package, 'a package'))
+            || CASE r.status
+                   WHEN 'accepted' THEN 'was accepted.'
+                   WHEN 'rejected' THEN 'was declined.'
+                       || coalesce(' Reason: ' || nullif(r.rejected_reason, ''), '')
+                   WHEN 'cancelled' THEN 'was cancelled.'
+                   WHEN 'expired' THEN 'expired without a response.'
+                   ELSE format('is now %s.', r.status)
+               END;
+        INSERT INTO chat_messages (conversation_id, sender_user_id, message_type, content,
+                                   media_metadata)
+        VALUES (r.conversation_id, p_actor, 'system', v_text,
+                jsonb_build_object('session_request_id', r.id, 'status', r.status,
+                                   'from_status', p_from, 'reason', p_reason))
+        RETURNING * INTO v_notice;
+        UPDATE conversations
+           SET last_message_at = greatest(last_message_at, v_notice.created_at), updated_at = now()
+         WHERE id = r.conversation_id;
+        PERFORM realtime_publish('message.created', v_users, jsonb_build_object(
+            'conversation_id', v_notice.conversation_id,
+            'message', chat_message_json(v_notice,
+                (SELECT first_name || ' ' || father_name FROM users WHERE id = p_actor))));
+    END IF;
+
+    PERFORM realtime_publish('session_request.updated', v_users, jsonb_build_object(
+        'id', r.id, 'status', r.status, 'from_status', p_from, 'actor_user_id', p_actor,
+        'reason', p_reason, 'tutor_id', r.tutor_id, 'package_id', r.package_id,
+        'requester_id', r.requester_id, 'requested_to_id', r.requested_to_id,
+        'conversation_id', r.conversation_id, 'message_id', r.message_id,
+        'rejected_reason', r.rejected_reason, 'responded_at', r.responded_at,
+        'updated_at', r.updated_at));
+END $$;
+
+-- Moves one pending, unexpired request to p_to ('accepted', 'rejected' or 'cancelled') in one
+-- conditional UPDATE: of two racing answers exactly one gets a row back. p_tutor_id /
+-- p_requester_id (when given) restrict it to that tutor's or that requester's request.
+-- Accepting enrols the student (agreed price: the counter-offer, else the package's rate).
+-- No row: not found, not the caller's, or no longer pending.
+CREATE OR REPLACE FUNCTION session_request_transition(
+    p_request_id integer, p_to text, p_actor integer, p_reason text,
+    p_tutor_id integer, p_requester_id integer)
+RETURNS TABLE (request_id integer, status text, responded_at timestamptz, agreed_price numeric)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    r requested_sessions;
+    v_price numeric;
+BEGIN
+    IF p_to NOT IN ('accepted', 'rejected', 'cancelled') THEN
+        RAISE EXCEPTION 'invalid transition to %', p_to;
+    END IF;
+    UPDATE requested_sessions s
+       SET status = p_to,
+           rejected_reason = CASE WHEN p_to = 'rejected' THEN p_reason END,
+           responded_at = CASE WHEN p_to IN ('accepted', 'rejected') THEN now() END,
+           responded_by_user_id = CASE WHEN p_to IN ('accepted', 'rejected') THEN p_actor END,
+           updated_at = now()
+     WHERE s.id = p_request_id AND s.status = 'pending' AND s.expires_at > now()
+       AND (p_tutor_id IS NULL OR s.tutor_id = p_tutor_id)
+       AND (p_requester_id IS NULL OR s.requester_id = p_requester_id)
+    RETURNING s.* INTO r;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF p_to = 'accepted' THEN
+        INSERT INTO enrolled_students AS e (tutor_id, student_id, package_id, session_request_id,
+                                            agreed_price)
+        SELECT r.tutor_id, r.requested_to_id, r.package_id, r.id,
+               coalesce(r.counter_offer_price, p.hourly_rate)
+          FROM tutor_packages p WHERE p.id = r.package_id
+        ON CONFLICT (tutor_id, student_id, package_id) DO UPDATE
+           SET agreed_price = EXCLUDED.agreed_price,
+               session_request_id = EXCLUDED.session_request_id, enrolled_at = now()
+        RETURNING e.agreed_price INTO v_price;
+    END IF;
+    PERFORM session_request_changed(r, 'pending', p_actor, p_reason);
+    RETURN QUERY SELECT r.id, r.status, r.responded_at, v_price;
+END $$;
+
+-- The expiry sweep: up to p_limit pending requests past expires_at become 'expired' (SKIP
+-- LOCKED: several server processes may sweep at once). Returns how many it expired.
+CREATE OR REPLACE FUNCTION session_request_expire_due(p_limit integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    r requested_sessions;
+    n integer := 0;
+BEGIN
+    FOR r IN
+        UPDATE requested_sessions s SET status = 'expired', updated_at = now()
+         WHERE s.id IN (SELECT id FROM requested_sessions
+                         WHERE status = 'pending' AND expires_at <= now()
+                         ORDER BY expires_at LIMIT p_limit
+                         FOR UPDATE SKIP LOCKED)
+        RETURNING s.*
+    LOOP
+        PERFORM session_request_changed(r, 'pending', NULL, 'Expired without a response');
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- POST /api/session-requests in one call: the caller (active user, role held), the rate limit,
+-- the requester's profile or the parent's child, tutor and package, then the request itself:
+-- stale pending rows of the same key expire first, the INSERT ... ON CONFLICT on
+-- requested_sessions_one_pending_key is the duplicate check, and the conversation, the
+-- session_request message and its event follow. `outcome` says which way it went; nothing but
+-- the rate-limit counter is written unless it is 'created'.
+CREATE OR REPLACE FUNCTION session_request_create(
+    p_user_id integer, p_role text, p_tutor_id integer, p_package_id integer,
+    p_requested_to_id integer, p_message text, p_schedule_type text, p_days text[],
+    p_specific_dates date[], p_start_time time, p_end_time time, p_timezone text,
+    p_counter_offer_price numeric, p_expiry_seconds double precision, p_rate_limit integer)
+RETURNS TABLE (outcome text, request_id integer, conversation_id integer, message_id bigint,
+               created_at timestamptz, timezone text, retry_after integer)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_user record;
+    v_role text;
+    v_student integer;
+    v_student_name text;
+    v_target record;
+    v_hits integer;
+    v_window timestamptz;
+    r requested_sessions;
+    v_old requested_sessions;
+    v_existing record;
+    v_conversation integer;
+    m chat_messages;
+BEGIN
+    -- The caller, their profiles and (for a parent) the named child, in one lookup.
+    SELECT u.roles, u.active_role, u.first_name || ' ' || u.father_name AS name,
+           s.id AS student_id, p.id AS parent_id, pc.student_id AS child_id,
+           cu.first_name || ' ' || cu.father_name AS child_name
+      INTO v_user
+      FROM users u
+      LEFT JOIN student_profiles s ON s.user_id = u.id
+      LEFT JOIN parent_profiles p ON p.user_id = u.id
+      LEFT JOIN parent_children pc ON pc.parent_id = p.id AND pc.student_id = p_requested_to_id
+      LEFT JOIN student_profiles cs ON cs.id = pc.student_id
+      LEFT JOIN users cu ON cu.id = cs.user_id
+     WHERE u.id = p_user_id AND u.is_active;
+    v_role := coalesce(p_role, v_user.active_role);
+    IF NOT FOUND OR NOT v_role = ANY (v_user.roles) THEN
+        RETURN QUERY SELECT 'unauthorized', NULL::int, NULL::int, NULL::bigint,
+                            NULL::timestamptz, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+    IF v_role NOT IN ('student', 'parent') THEN
+        RETURN QUERY SELECT 'forbidden_role', NULL::int, NULL::int, NULL::bigint,
+                            NULL::timestamptz, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+
+    IF p_rate_limit > 0 THEN
+        INSERT INTO rate_limit_counters AS c (bucket, subject, window_start, hits)
+        VALUES ('session_request', p_user_id, now(), 1)
+        ON CONFLICT (bucket, subject) DO UPDATE
+           SET hits = CASE WHEN c.window_start > now() - interval '1 minute'
+                           THEN c.hits + 1 ELSE 1 END,
+               window_start = CASE WHEN c.window_start > now() - interval '1 minute'
+                                   THEN c.window_start ELSE now() END
+        RETURNING c.hits, c.window_start INTO v_hits, v_window;
+        IF v_hits > p_rate_limit THEN
+            RETURN QUERY SELECT 'rate_limited', NULL::int, NULL::int, NULL::bigint,
+                NULL::timestamptz, NULL::text,
+                greatest(1, ceil(extract(epoch FROM v_window + interval '1 minute' - now())))::int;
+            RETURN;
+        END IF;
+    END IF;
+
+    IF v_role = 'student' THEN
+        IF v_user.student_id IS NULL THEN
+            RETURN QUERY SELECT 'no_student_profile', NULL::int, NULL::int, NULL::bigint,
+                                NULL::timestamptz, NULL::text, NULL::int;
+            RETURN;
+        END IF;
+        v_student := v_user.student_id;
+        v_student_name := v_user.name;
+    ELSE
+        IF v_user.parent_id IS NULL THEN
+            RETURN QUERY SELECT 'no_parent_profile', NULL::int, NULL::int, NULL::bigint,
+                                NULL::timestamptz, NULL::text, NULL::int;
+            RETURN;
+        END IF;
+        IF p_requested_to_id IS NULL THEN
+            RETURN QUERY SELECT 'requested_to_required', NULL::int, NULL::int, NULL::bigint,
+                                NULL::timestamptz, NULL::text, NULL::int;
+            RETURN;
+        END IF;
+        IF v_user.child_id IS NULL THEN
+            RETURN QUERY SELECT 'not_your_child', NULL::int, NULL::int, NULL::bigint,
+                                NULL::timestamptz, NULL::text, NULL::int;
+            RETURN;
+        END IF;
+        v_student := v_user.child_id;
+        v_student_name := v_user.child_name;
+    END IF;
+
+    -- The tutor (an active user) and, when it is theirs and active, the package.
+    SELECT t.user_id AS tutor_user_id, tu.first_name || ' ' || tu.father_name AS tutor_name,
+           pk.id AS package_id, pk.name AS package_name, pk.hourly_rate
+      INTO v_target
+      FROM tutor_profiles t
+      JOIN users tu ON tu.id = t.user_id AND tu.is_active
+      LEFT JOIN tutor_packages pk
+             ON pk.id = p_package_id AND pk.tutor_id = t.id AND pk.is_active
+     WHERE t.id = p_tutor_id;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'tutor_not_found', NULL::int, NULL::int, NULL::bigint,
+                            NULL::timestamptz, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+    IF v_target.tutor_user_id = p_user_id THEN
+        RETURN QUERY SELECT 'own_tutor_profile', NULL::int, NULL::int, NULL::bigint,
+                            NULL::timestamptz, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+    IF v_target.package_id IS NULL THEN
+        RETURN QUERY SELECT 'package_not_found', NULL::int, NULL::int, NULL::bigint,
+                            NULL::timestamptz, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+
+    -- Each statement of a function takes a new snapshot (READ COMMITTED): when the INSERT meets
+    -- a pending row committed by a concurrent transaction, the SELECT after it sees that row.
+    -- Should that row have left 'pending' in between, the loop simply tries again.
+    FOR attempt IN 1..5 LOOP
+        -- No request is pending past its expiry, even before the sweep has run.
+        FOR v_old IN
+            UPDATE requested_sessions s SET status = 'expired', updated_at = now()
+             WHERE s.requester_id = p_user_id AND s.requested_to_id = v_student
+               AND s.tutor_id = p_tutor_id AND s.package_id = p_package_id
+               AND s.status = 'pending' AND s.expires_at <= now()
+            RETURNING s.*
+        LOOP
+            PERFORM session_request_changed(v_old, 'pending', NULL, 'Expired without a response');
+        END LOOP;
+
+        INSERT INTO requested_sessions AS s (
+            tutor_id, package_id, requester_id, requester_type, requested_to_id, message,
+            schedule_type, days, specific_dates, start_time, end_time, timezone,
+            counter_offer_price, expires_at)
+        VALUES (p_tutor_id, p_package_id, p_user_id, v_role, v_student, p_message,
+                p_schedule_type, coalesce(p_days, '{}'), coalesce(p_specific_dates, '{}'),
+                p_start_time, p_end_time, p_timezone, p_counter_offer_price,
+                now() + make_interval(secs => p_expiry_seconds))
+        ON CONFLICT (requester_id, requested_to_id, tutor_id, package_id)
+            WHERE status = 'pending' DO NOTHING
+        RETURNING s.* INTO r;
+        EXIT WHEN FOUND;
+
+        SELECT s.id, s.created_at, s.timezone INTO v_existing
+          FROM requested_sessions s
+         WHERE s.requester_id = p_user_id AND s.requested_to_id = v_student
+           AND s.tutor_id = p_tutor_id AND s.package_id = p_package_id
+           AND s.status = 'pending' AND s.expires_at > now();
+        IF FOUND THEN
+            RETURN QUERY SELECT 'duplicate', v_existing.id, NULL::int, NULL::bigint,
+                                v_existing.created_at, v_existing.timezone, NULL::int;
+            RETURN;
+        END IF;
+        IF attempt = 5 THEN
+            RAISE EXCEPTION 'session request key kept changing under concurrent updates'
+                USING ERRCODE = 'serialization_failure';
+        END IF;
+    END LOOP;
+
+    SELECT g.conversation_id INTO v_conversation
+      FROM direct_conversation_get_or_create(p_user_id, p_user_id, v_target.tutor_user_id) g;
+
+    INSERT INTO chat_messages (conversation_id, sender_user_id, message_type, content,
+                               media_metadata)
+    VALUES (v_conversation, p_user_id, 'session_request',
+            coalesce(p_message, 'Session request: ' || v_target.package_name),
+            jsonb_build_object(
+                'session_request_id', r.id, 'status', r.status,
+                'tutor_id', r.tutor_id, 'tutor_name', v_target.tutor_name,
+                'package_id', r.package_id, 'package_name', v_target.package_name,
+                'hourly_rate', v_target.hourly_rate,
+                'requester_id', r.requester_id, 'requester_name', v_user.name,
+                'requester_type', r.requester_type,
+                'requested_to_id', r.requested_to_id, 'requested_to_name', v_student_name,
+                'schedule_type', r.schedule_type, 'days', to_jsonb(r.days),
+                'specific_dates', to_jsonb(r.specific_dates),
+                'start_time', to_char(r.start_time, 'HH24:MI'),
+                'end_time', to_char(r.end_time, 'HH24:MI'),
+                'timezone', r.timezone, 'counter_offer_price', r.counter_offer_price,
+                'message', r.message, 'expires_at', r.expires_at))
+    RETURNING * INTO m;
+
+    UPDATE requested_sessions SET conversation_id = v_conversation, message_id = m.id
+     WHERE id = r.id;
+    UPDATE conversations
+       SET last_message_at = greatest(last_message_at, m.created_at), updated_at = now()
+     WHERE id = v_conversation;
+    PERFORM realtime_publish('message.created', ARRAY[p_user_id, v_target.tutor_user_id],
+        jsonb_build_object('conversation_id', v_conversation,
+                           'message', chat_message_json(m, v_user.name)));
+
+    RETURN QUERY SELECT 'created', r.id, v_conversation, m.id, r.created_at, r.timezone,
+                        NULL::int;
+END $$;
+
+-- A request as the API lists it: names joined, and the effective status ('expired' for a
+-- pending request past expires_at, whether or not the sweep has reached it yet).
+CREATE OR REPLACE VIEW session_request_details AS
+SELECT r.id, r.tutor_id, tu.first_name || ' ' || tu.father_name AS tutor_name,
+       t.user_id AS tutor_user_id, r.package_id, p.name AS package_name, p.hourly_rate,
+       r.requester_id, r.requester_type, ru.first_name || ' ' || ru.father_name AS requester_name,
+       r.requested_to_id, su.first_name || ' ' || su.father_name AS requested_to_name,
+       r.message, r.schedule_type, r.days, r.specific_dates,
+       to_char(r.start_time, 'HH24:MI') AS start_time, to_char(r.end_time, 'HH24:MI') AS end_time,
+       r.timezone, r.counter_offer_price,
+       CASE WHEN r.status = 'pending' AND r.expires_at <= now() THEN 'expired'
+            ELSE r.status END AS status,
+       r.rejected_reason, r.conversation_id, r.message_id, r.created_at, r.expires_at,
+       r.responded_at, r.updated_at
+  FROM requested_sessions r
+  JOIN tutor_profiles t ON t.id = r.tutor_id
+  JOIN users tu ON tu.id = t.user_id
+  JOIN tutor_packages p ON p.id = r.package_id
+  JOIN users ru ON ru.id = r.requester_id
+  JOIN student_profiles sp ON sp.id = r.requested_to_id
+  JOIN users su ON su.id = sp.user_id;

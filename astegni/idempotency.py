@@ -1,0 +1,61 @@
+"""Idempotency-Key: a retried POST gets the first answer back instead of acting twice.
+
+The key is claimed (user, key) inside the transaction that does the work, so a concurrent retry
+waits on the claim row until the first commits and then replays what it stored; a failure that
+rolls the transaction back releases the key. Keys live 24 hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from astegni.errors import Conflict, Unprocessable
+from astegni.queries import Queries, execute, fetch_one
+
+queries = Queries("session_requests.sql")
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer decided inside a transaction (what a replay returns)."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    user_id: int
+    key: str
+    request_hash: str
+
+    @classmethod
+    def of(cls, user_id: int, key: str, body: dict[str, Any]) -> IdempotencyKey:
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        return cls(user_id, key, hashlib.sha256(canonical.encode()).hexdigest())
+
+    def _params(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "key": self.key, "request_hash": self.request_hash}
+
+    def claim(self, cur: Any) -> Answer | None:
+        """None when this request owns the key now; else the stored answer to replay."""
+        if fetch_one(cur, queries.sr_claim_idempotency_key, self._params()):
+            return None
+        stored = fetch_one(cur, queries.sr_stored_idempotency_key, self._params())
+        if stored["request_hash"] != self.request_hash:
+            raise Unprocessable("Idempotency-Key was already used with a different request body")
+        if stored["status_code"] is None:  # cannot be seen after the claimer's commit; defensive
+            raise Conflict("A request with this Idempotency-Key is still in progress")
+        return Answer(stored["status_code"], stored["response"], replayed=True)
+
+    def store(self, cur: Any, answer: Answer) -> None:
+        execute(
+            cur,
+            queries.sr_store_idempotency_response,
+            self._params() | {"status_code": answer.status, "response": json.dumps(answer.body)},
+        )

@@ -1,0 +1,285 @@
+"""Session requests: the create transaction, the lifecycle transitions and the lists.
+
+Each function here is the whole database work of one request, `fn(cur, ...)` for `Database.run`.
+The writes are single calls of the PL/pgSQL functions in schema.sql (session_request_create,
+session_request_transition), so the invariants hold in PostgreSQL under any concurrency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from astegni.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from astegni.idempotency import Answer, IdempotencyKey
+from astegni.principal import load_principal
+from astegni.queries import Queries, execute, fetch_all, fetch_one
+from astegni.security import Claims
+
+queries = Queries("session_requests.sql")
+
+CREATED = "Session request sent successfully"
+DUPLICATE = (
+    "Request already sent. You have a pending request for this package (Request ID: {id}, sent on "
+    "{date}). Please wait for the tutor's response."
+)
+# Month names spelled out here: strftime('%B') would follow the process locale.
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+STUDENT_PROFILE_MISSING = "Student profile not found. Please complete your student profile first."
+PARENT_PROFILE_MISSING = "Parent profile not found. Please complete your parent profile first."
+ROLE_FORBIDDEN = "Only students and parents can request sessions. Switch to your student or parent role."
+NOT_YOUR_CHILD = "requested_to_id is not one of your children"
+OWN_PROFILE = "You cannot request a session from your own tutor profile"
+NOT_A_TUTOR = "Only tutors have incoming session requests"
+REQUEST_NOT_FOUND = "Session request not found"
+
+# The outcomes of session_request_create whose answer is fixed.
+_FIXED_ANSWERS: dict[str, tuple[int, Any]] = {
+    "forbidden_role": (403, ROLE_FORBIDDEN),
+    "no_student_profile": (400, STUDENT_PROFILE_MISSING),
+    "no_parent_profile": (400, PARENT_PROFILE_MISSING),
+    "not_your_child": (403, NOT_YOUR_CHILD),
+    "own_tutor_profile": (400, OWN_PROFILE),
+    "tutor_not_found": (404, "Tutor not found"),
+    "package_not_found": (404, "Package not found"),
+    "requested_to_required": (
+        422,
+        [
+            {
+                "type": "missing",
+                "loc": ["body", "requested_to_id"],
+                "msg": "requested_to_id (the child's student profile id) is required when requesting "
+                "as a parent",
+            }
+        ],
+    ),
+}
+
+
+def long_date(moment: dt.datetime, timezone: str) -> str:
+    """January 31, 2026: the date of moment where the request was made."""
+    day = moment.astimezone(ZoneInfo(timezone)).date()
+    return f"{MONTHS[day.month - 1]} {day.day}, {day.year}"
+
+
+def duplicate_detail(request_id: int, created_at: dt.datetime, timezone: str) -> str:
+    return DUPLICATE.format(id=request_id, date=long_date(created_at, timezone))
+
+
+# ---------------------------------------------------------------------------- create
+
+
+def create(
+    cur: Any,
+    claims: Claims,
+    params: dict[str, Any],
+    idempotency: IdempotencyKey | None,
+    rate_limit: int,
+    expiry_seconds: float,
+) -> Answer:
+    """POST /api/session-requests: one call of session_request_create (two more statements
+    around it with an Idempotency-Key). 401 and 429 raise, rolling back the claim of the key, so
+    a retry is not answered from them; every other answer is stored for replays."""
+    if idempotency is not None:
+        replay = idempotency.claim(cur)
+        if replay is not None:
+            return replay
+    row = fetch_one(
+        cur,
+        queries.sr_create,
+        params
+        | {
+            "user_id": claims.user_id,
+            "role": claims.role,
+            "rate_limit": rate_limit,
+            "expiry_seconds": expiry_seconds,
+        },
+    )
+    answer = _answer(row)
+    if idempotency is not None:
+        idempotency.store(cur, answer)
+    return answer
+
+
+def _answer(row: dict[str, Any]) -> Answer:
+    outcome = row["outcome"]
+    if outcome == "created":
+        return Answer(
+            200,
+            {
+                "success": True,
+                "message": CREATED,
+                "request_id": row["request_id"],
+                "conversation_id": row["conversation_id"],
+                "message_id": row["message_id"],
+                "created_at": row["created_at"].isoformat(),
+            },
+        )
+    if outcome == "duplicate":
+        detail = duplicate_detail(row["request_id"], row["created_at"], row["timezone"])
+        return Answer(409, {"detail": detail, "existing_request_id": row["request_id"]})
+    if outcome == "unauthorized":
+        raise Unauthorized("User not found or deactivated")
+    if outcome == "rate_limited":
+        raise TooManyRequests("Too many session requests; please wait a minute", row["retry_after"])
+    status, detail = _FIXED_ANSWERS[outcome]
+    return Answer(status, {"detail": detail})
+
+
+# ---------------------------------------------------------------------------- lists
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    """The page and the cursor of the next one (None on the last page); rows has limit + 1."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1]["id"] if more else None
+
+
+def requester_page(
+    cur: Any, claims: Claims, status: str | None, before: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    load_principal(cur, claims)
+    rows = fetch_all(
+        cur,
+        queries.sr_requester_page,
+        {"user_id": claims.user_id, "status": status, "before": before, "limit": limit + 1},
+    )
+    return _page(rows, limit)
+
+
+def _tutor_id(cur: Any, claims: Claims) -> int:
+    tutor_id = load_principal(cur, claims).profile_id("tutor")
+    if tutor_id is None:
+        raise Forbidden(NOT_A_TUTOR)
+    return tutor_id
+
+
+def tutor_page(
+    cur: Any, claims: Claims, status: str | None, before: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    rows = fetch_all(
+        cur,
+        queries.sr_tutor_page,
+        {"tutor_id": _tutor_id(cur, claims), "status": status, "before": before, "limit": limit + 1},
+    )
+    return _page(rows, limit)
+
+
+def tutor_request(cur: Any, claims: Claims, request_id: int) -> dict[str, Any]:
+    row = fetch_one(cur, queries.sr_tutor_request, {"id": request_id, "tutor_id": _tutor_id(cur, claims)})
+    if row is None:
+        raise NotFound(REQUEST_NOT_FOUND)
+    return dict(row) | {"history": fetch_all(cur, queries.sr_request_history, {"id": request_id})}
+
+
+def my_students(
+    cur: Any, claims: Claims, before: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    rows = fetch_all(
+        cur,
+        queries.sr_my_students,
+        {"tutor_id": _tutor_id(cur, claims), "before": before, "limit": limit + 1},
+    )
+    return _page(rows, limit)
+
+
+# ---------------------------------------------------------------------------- transitions
+
+
+def not_pending(status: str) -> Conflict:
+    """The request is the caller's but no longer pending: 409, with its current status."""
+    if status == "expired":
+        return Conflict("This session request has expired", status=status)
+    return Conflict(f"This session request is no longer pending (it is {status})", status=status)
+
+
+def respond(cur: Any, claims: Claims, request_id: int, status: str, reason: str | None) -> dict[str, Any]:
+    """The tutor accepts or rejects: exactly one of two racing answers gets a row."""
+    tutor_id = _tutor_id(cur, claims)
+    row = fetch_one(
+        cur,
+        queries.sr_transition,
+        {
+            "id": request_id,
+            "to": status,
+            "actor": claims.user_id,
+            "reason": reason,
+            "tutor_id": tutor_id,
+            "requester_id": None,
+        },
+    )
+    if row is None:
+        state = fetch_one(cur, queries.sr_request_state, {"id": request_id})
+        if state is None or state["tutor_id"] != tutor_id:
+            raise NotFound(REQUEST_NOT_FOUND)
+        raise not_pending(state["status"])
+    body = {
+        "success": True,
+        "message": f"Session request {row['status']}",
+        "request_id": row["request_id"],
+        "status": row["status"],
+        "responded_at": row["responded_at"],
+    }
+    if row["agreed_price"] is not None:
+        body["agreed_price"] = row["agreed_price"]
+    return body
+
+
+def cancel(cur: Any, claims: Claims, request_id: int, reason: str | None) -> dict[str, Any]:
+    """The requester withdraws a pending request."""
+    principal = load_principal(cur, claims)
+    row = fetch_one(
+        cur,
+        queries.sr_transition,
+        {
+            "id": request_id,
+            "to": "cancelled",
+            "actor": claims.user_id,
+            "reason": reason,
+            "tutor_id": None,
+            "requester_id": claims.user_id,
+        },
+    )
+    if row is None:
+        state = fetch_one(cur, queries.sr_request_state, {"id": request_id})
+        if state is None:
+            raise NotFound(REQUEST_NOT_FOUND)
+        if state["requester_id"] != claims.user_id:
+            if state["tutor_id"] == principal.profile_id("tutor"):
+                raise Forbidden("Only the requester can cancel a session request")
+            raise NotFound(REQUEST_NOT_FOUND)
+        raise not_pending(state["status"])
+    return {
+        "success": True,
+        "message": "Session request cancelled",
+        "request_id": row["request_id"],
+        "status": row["status"],
+    }
+
+
+# ---------------------------------------------------------------------------- expiry
+
+
+def expire_batch(cur: Any, limit: int) -> int:
+    return fetch_one(cur, queries.sr_expire_due, {"limit": limit})["expired"]
+
+
+def purge(cur: Any) -> None:
+    """Idempotency keys past their 24 hours and stale rate-limit windows."""
+    execute(cur, queries.sr_purge_idempotency_keys)
+    execute(cur, queries.sr_purge_rate_limit_counters)

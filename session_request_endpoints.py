@@ -1,0 +1,178 @@
+"""The session-request API (CONTRACT section 4): create, my-requests, cancel, the tutor's list,
+detail, accept/reject, and my-students.
+
+Handlers take the token's claims (no database work) and hand everything else to one
+transaction (astegni/session_requests.py), so each request is one thread hop.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from astegni import session_requests as sr
+from astegni.deps import AppSettings, Db, TokenClaims
+from astegni.idempotency import MAX_KEY_LENGTH, IdempotencyKey
+from astegni.request_models import INT_MAX, CancelIn, RespondIn, SessionRequestIn, Status
+
+router = APIRouter(prefix="/api/session-requests", tags=["session requests"])
+
+RequestId = Annotated[int, Path(gt=0, le=INT_MAX)]
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size (default 50, at most 100)")]
+Before = Annotated[
+    int | None, Query(gt=0, le=INT_MAX, description="Cursor: the next page, as given in the Link header")
+]
+StatusFilter = Annotated[Status | None, Query(description="Only requests in this (effective) status")]
+
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, invalid or expired token, or a deactivated user"},
+}
+NOT_A_TUTOR = {403: {"description": "The caller has no tutor profile"}}
+PAGED = {"headers": {"Link": {"description": '`<url>; rel="next"` when there is a next page'}}}
+
+
+class CreatedOut(BaseModel):
+    success: bool
+    message: str
+    request_id: int
+    conversation_id: int
+    message_id: int
+    created_at: str
+
+
+@router.post(
+    "",
+    response_model=CreatedOut,
+    responses=AUTH_ERRORS
+    | {
+        400: {"description": "Student/Parent profile not found, or the tutor profile is the caller's own"},
+        403: {"description": "Active role is not student or parent, or requested_to_id is not your child"},
+        404: {"description": "Tutor not found / Package not found (missing, inactive or not that tutor's)"},
+        409: {"description": "A pending request for this package exists (`existing_request_id`)"},
+        422: {"description": "Invalid body, or an Idempotency-Key reused with a different body"},
+        429: {"description": "Too many requests created in the last minute (see Retry-After)"},
+    },
+)
+async def create_session_request(
+    body: SessionRequestIn,
+    claims: TokenClaims,
+    db: Db,
+    settings: AppSettings,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=MAX_KEY_LENGTH,
+            description="Retries with the same key and body get the first response back",
+        ),
+    ] = None,
+) -> JSONResponse:
+    timezone = body.timezone or settings.default_timezone
+    body.check_dates_not_past(timezone)
+    key = None
+    if idempotency_key is not None:
+        key = IdempotencyKey.of(claims.user_id, idempotency_key, body.model_dump(mode="json"))
+    answer = await db.run(
+        sr.create,
+        claims,
+        body.db_params(timezone),
+        key,
+        settings.request_rate_per_minute,
+        settings.request_expiry_days * 86400,
+    )
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
+
+def _next_link(request: Request, cursor: int | None) -> dict[str, str]:
+    if cursor is None:
+        return {}
+    return {"Link": f'<{request.url.include_query_params(before=cursor)}>; rel="next"'}
+
+
+def _json(data: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    # jsonable_encoder: money as JSON numbers (Decimal -> float), ISO timestamps with offset.
+    return JSONResponse(jsonable_encoder(data), headers=headers)
+
+
+def _listing(request: Request, page: tuple[list[dict[str, Any]], int | None]) -> JSONResponse:
+    rows, cursor = page
+    return _json(rows, _next_link(request, cursor))
+
+
+@router.get("/my-requests", responses=AUTH_ERRORS | {200: PAGED})
+async def my_requests(
+    request: Request,
+    claims: TokenClaims,
+    db: Db,
+    status: StatusFilter = None,
+    limit: Limit = 50,
+    before: Before = None,
+) -> list[dict[str, Any]]:
+    """The caller's requests (as requester, whatever the role), newest first."""
+    return _listing(request, await db.run(sr.requester_page, claims, status, before, limit))
+
+
+@router.post(
+    "/{request_id}/cancel",
+    responses=AUTH_ERRORS
+    | {
+        403: {"description": "The caller is the request's tutor, not its requester"},
+        404: {"description": "No such request of the caller's"},
+        409: {"description": "The request is no longer pending"},
+    },
+)
+async def cancel_request(
+    request_id: RequestId, claims: TokenClaims, db: Db, body: CancelIn | None = None
+) -> dict[str, Any]:
+    return _json(await db.run(sr.cancel, claims, request_id, body.reason if body else None))
+
+
+@router.get("/tutor", responses=AUTH_ERRORS | NOT_A_TUTOR | {200: PAGED})
+async def tutor_requests(
+    request: Request,
+    claims: TokenClaims,
+    db: Db,
+    status: StatusFilter = None,
+    limit: Limit = 50,
+    before: Before = None,
+) -> list[dict[str, Any]]:
+    """The tutor's incoming requests, newest first."""
+    return _listing(request, await db.run(sr.tutor_page, claims, status, before, limit))
+
+
+@router.get("/tutor/my-students", responses=AUTH_ERRORS | NOT_A_TUTOR | {200: PAGED})
+async def my_students(
+    request: Request, claims: TokenClaims, db: Db, limit: Limit = 50, before: Before = None
+) -> list[dict[str, Any]]:
+    """The tutor's enrolled students (one row per student and package), newest first."""
+    return _listing(request, await db.run(sr.my_students, claims, before, limit))
+
+
+@router.get(
+    "/tutor/{request_id}",
+    responses=AUTH_ERRORS | NOT_A_TUTOR | {404: {"description": "Not one of this tutor's requests"}},
+)
+async def tutor_request(request_id: RequestId, claims: TokenClaims, db: Db) -> dict[str, Any]:
+    """One incoming request, with its history of transitions."""
+    return _json(await db.run(sr.tutor_request, claims, request_id))
+
+
+@router.patch(
+    "/tutor/{request_id}",
+    responses=AUTH_ERRORS
+    | NOT_A_TUTOR
+    | {
+        404: {"description": "Not one of this tutor's requests"},
+        409: {"description": "No longer pending (answered, cancelled or expired)"},
+    },
+)
+async def respond_to_request(
+    request_id: RequestId, body: RespondIn, claims: TokenClaims, db: Db
+) -> dict[str, Any]:
+    """Accept (enrols the student) or reject a pending request."""
+    return _json(await db.run(sr.respond, claims, request_id, body.status, body.rejected_reason))
