@@ -14,7 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from astegni.db import is_unavailable
 from astegni.errors import AppError, ServiceUnavailable
 
 log = logging.getLogger("astegni.access")
@@ -123,6 +125,17 @@ def _request_id(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id", "")
 
 
+def _allowed_methods(request: Request) -> set[str]:
+    """The methods of the API routes whose path is the request's. The static pages, mounted at
+    "/", also receive API paths asked with a method no route has; StaticFiles answers those 404
+    (GET) or 405 without the Allow header RFC 9110 requires."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return methods
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -137,13 +150,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _json_error(exc.status_code, {"detail": exc.detail}, getattr(exc, "headers", None))
+        status, detail, headers = exc.status_code, exc.detail, getattr(exc, "headers", None)
+        if status in (404, 405) and not (headers and "Allow" in headers):
+            allowed = _allowed_methods(request)
+            if allowed or status == 405:  # an API path asked with a method it lacks: 405, not 404
+                status, detail = 405, "Method Not Allowed"
+                headers = (headers or {}) | {"Allow": ", ".join(sorted(allowed or {"GET", "HEAD"}))}
+        return _json_error(status, {"detail": detail}, headers)
 
     # Database.call already turns these into ServiceUnavailable; this covers connections used
     # outside it (scripts' helpers, LISTEN), so that losing the database is never a 500.
-    @app.exception_handler(psycopg2.OperationalError)
-    @app.exception_handler(psycopg2.InterfaceError)
+    @app.exception_handler(psycopg2.Error)
     async def database_unavailable(request: Request, exc: psycopg2.Error) -> JSONResponse:
+        if not is_unavailable(exc):
+            raise exc  # a bug: RequestMiddleware answers 500 with the request id
         log.warning("database unavailable (request %s): %s", _request_id(request), str(exc).strip())
         unavailable = ServiceUnavailable("Database unavailable", retry_after=2)
         return _json_error(503, {"detail": unavailable.detail}, unavailable.headers)
