@@ -73,6 +73,16 @@ class Backfill:
                  LEFT JOIN {profiles} AS p ON p.profile_type = t.{ptype} AND p.profile_id = t.{pid}"""
         ).format(**(self._names() | {"user": user}))
 
+    def status_sql(self) -> sql.Composed:
+        """After a complete back-fill: rows set, and the legacy rows still NULL (unresolvable by
+        then); one scan, no join."""
+        return sql.SQL(
+            """SELECT count({user}),
+                      coalesce(array_agg(id ORDER BY id) FILTER (WHERE {user} IS NULL AND {pid} IS NOT NULL),
+                               '{{}}')
+                 FROM {table}"""
+        ).format(**self._names())
+
     def unresolved_sql(self, has_user_column: bool = True) -> sql.Composed:
         """Ids of legacy rows whose profile resolves to no user (left NULL)."""
         user = sql.SQL("t.{}").format(sql.Identifier(self.user_column))

@@ -126,6 +126,28 @@ def find_duplicate_pairs(cur, migrated: bool) -> list[DuplicatePair]:
     return [DuplicatePair(low, high, ids[0], ids[1:]) for low, high, ids in cur.fetchall()]
 
 
+def kept_duplicate_pairs(cur) -> list[DuplicatePair]:
+    """After the migration: the direct conversations left without the pair key whose pair is
+    held by another one (cheap: starts from the conversations without a key)."""
+    cur.execute(
+        """WITH unkeyed AS (
+               SELECT p.conversation_id, min(p.user_id) AS low, max(p.user_id) AS high
+                 FROM conversations AS c
+                 JOIN conversation_participants AS p
+                   ON p.conversation_id = c.id AND p.duplicate_of_id IS NULL AND p.user_id IS NOT NULL
+                WHERE c.type = 'direct' AND c.direct_user_low IS NULL
+                GROUP BY p.conversation_id HAVING count(DISTINCT p.user_id) = 2)
+           SELECT u.low, u.high, h.id,
+                  array_agg(u.conversation_id ORDER BY coalesce(o.last_message_at, o.created_at) DESC,
+                            u.conversation_id DESC)
+             FROM unkeyed AS u
+             JOIN conversations AS h ON h.direct_user_low = u.low AND h.direct_user_high = u.high
+             JOIN conversations AS o ON o.id = u.conversation_id
+            GROUP BY u.low, u.high, h.id ORDER BY u.low, u.high"""
+    )
+    return [DuplicatePair(low, high, canonical, others) for low, high, canonical, others in cur.fetchall()]
+
+
 def count_pairs_to_set(cur, migrated: bool) -> int:
     cur.execute(
         sql.SQL("SELECT count(*) FROM ({candidates}) AS k WHERE rank = 1 AND NOT held").format(

@@ -99,6 +99,10 @@ def _plan(conn) -> Result:
         result.schema_changes += [s.action for s in steps.INDEX_STEPS if s.due(cat)]
         if steps.PAIR_KEY.due(cat):
             result.schema_changes.append(steps.PAIR_KEY.action)
+        result.schema_changes += [s.action for s in steps.CONSTRAINT_STEPS if s.due(cat)]
+        result.schema_changes += [
+            f"validate {name}" for table, name in steps.VALIDATIONS if steps.validation_due(cat, table, name)
+        ]
         result.made_nullable = [c for c in steps.NULLABLE_COLUMNS if cat.not_null(*c.split("."))]
         for job in BACKFILLS:
             has_column = cat.has_column(job.table, job.user_column)
@@ -133,12 +137,7 @@ def _apply(conn, options: Options) -> Result:
     # Phase 1: columns, nullability, NOT VALID keys. One short transaction per table.
     cat = _catalog(conn)
     result.made_nullable = [c for c in steps.NULLABLE_COLUMNS if cat.not_null(*c.split("."))]
-    for table in ("conversations", "conversation_participants", "chat_messages", "chat_message_edits"):
-        due = [s for s in steps.COLUMN_STEPS if s.table == table and s.due(cat)]
-        if due:
-            _run_in_transaction(conn, table, [s.sql for s in due], policy, say)
-            result.schema_changes += [s.action for s in due]
-            say(f"  schema: {table}: " + "; ".join(s.action for s in due))
+    _run_steps(conn, steps.COLUMN_STEPS, cat, result, policy, say)
 
     # Phase 2: the back-fills.
     for job in BACKFILLS:
@@ -147,26 +146,33 @@ def _apply(conn, options: Options) -> Result:
         result.backfill_seconds += seconds
 
     # Phase 3: duplicate participants, then the canonical direct conversation of each pair.
+    began = time.monotonic()
     result.duplicates = identity.mark_duplicates(conn, policy, say)
+    marked = len(result.duplicates)
+    say(f"  identity: {marked} duplicate participant rows marked ({time.monotonic() - began:.1f}s)")
+    began = time.monotonic()
     result.pair_keys_set = identity.set_pair_keys(conn, options.batch_size, policy, say)
+    say(f"  identity: {result.pair_keys_set} pair keys set ({time.monotonic() - began:.1f}s)")
 
     # Phase 4: indexes (CONCURRENTLY), the pair key constraint, validation.
     cat = _catalog(conn)
     for index in steps.INDEX_STEPS:
         if index.due(cat):
-            say(f"  schema: {index.action} …")
+            began = time.monotonic()
             _build_index(conn, index, policy, say)
             result.schema_changes.append(index.action)
+            say(f"  schema: {index.action} ({time.monotonic() - began:.1f}s)")
     cat = _catalog(conn)
-    if steps.PAIR_KEY.due(cat):
-        _run_in_transaction(conn, "conversations", [steps.PAIR_KEY.sql], policy, say)
-        result.schema_changes.append(steps.PAIR_KEY.action)
+    _run_steps(conn, (steps.PAIR_KEY, *steps.CONSTRAINT_STEPS), cat, result, policy, say)
+    cat = _catalog(conn)
     for table, name in steps.VALIDATIONS:
         if cat.constraints.get((table, name)) is False:
             try:
+                began = time.monotonic()
                 sql = f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}"
                 _run_in_transaction(conn, table, [sql], policy, say)
                 result.schema_changes.append(f"validate {name}")
+                say(f"  schema: validate {name} ({time.monotonic() - began:.1f}s)")
             except psycopg2.IntegrityError as exc:
                 # Legacy user ids pointing at deleted users: the key still guards new rows.
                 conn.rollback()
@@ -175,12 +181,10 @@ def _apply(conn, options: Options) -> Result:
     # The report: counts and unresolved rows as they stand now.
     with conn, conn.cursor() as cur:
         for job in BACKFILLS:
-            cur.execute(job.counts_sql())
-            _total, already, _ = cur.fetchone()
+            cur.execute(job.status_sql())
+            already, result.unresolved[job.label] = cur.fetchone()
             result.already_set[job.label] = already - result.resolved[job.label]
-            cur.execute(job.unresolved_sql())
-            result.unresolved[job.label] = [row[0] for row in cur.fetchall()]
-        result.duplicate_pairs = identity.find_duplicate_pairs(cur, migrated=True)
+        result.duplicate_pairs = identity.kept_duplicate_pairs(cur)
         cur.execute("SELECT count(*) FROM conversations")
         result.conversations = cur.fetchone()[0]
     if result.changed:
@@ -189,6 +193,19 @@ def _apply(conn, options: Options) -> Result:
             cur.execute("ANALYZE conversations, conversation_participants, chat_messages")
         conn.autocommit = False
     return result
+
+
+def _run_steps(conn, due_steps, cat: Catalog, result: Result, policy: LockPolicy, say) -> None:
+    """The due steps, one short transaction per table."""
+    tables = dict.fromkeys(s.table for s in due_steps)
+    for table in tables:
+        due = [s for s in due_steps if s.table == table and s.due(cat)]
+        if due:
+            began = time.monotonic()
+            _run_in_transaction(conn, table, [s.sql for s in due], policy, say)
+            result.schema_changes += [s.action for s in due]
+            actions = "; ".join(s.action for s in due)
+            say(f"  schema: {table}: {actions} ({time.monotonic() - began:.1f}s)")
 
 
 def _catalog(conn) -> Catalog:
