@@ -30,3 +30,8 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
+
+# The migration's timing figure (issue 5): 100k legacy conversations, 1M messages; prints rows/s.
+.PHONY: bench-migration
+bench-migration: $(STAMP)
+	$(BIN)/python -m bench.migration.run
