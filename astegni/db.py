@@ -49,12 +49,21 @@ Cursor = psycopg2.extras.RealDictCursor
 
 def is_broken(exc: BaseException, conn: psycopg2.extensions.connection | None) -> bool:
     """True when exc means the connection can no longer be used."""
-    if isinstance(exc, psycopg2.errors.QueryCanceled):
+    if not isinstance(exc, psycopg2.Error) or isinstance(exc, psycopg2.errors.QueryCanceled):
         return False
-    if not isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
-        return False
-    code = getattr(exc, "pgcode", None) or ""
-    return code.startswith(_BROKEN_CLASSES) or (not code and bool(conn is None or conn.closed))
+    if exc.pgcode:
+        return exc.pgcode.startswith(_BROKEN_CLASSES)
+    # No SQLSTATE: the error came from libpq, not the server. A server that crashed mid-session
+    # even surfaces as a bare DatabaseError ("server closed the connection unexpectedly") on a
+    # connection psycopg2 still calls open, and whose rollback() then "succeeds".
+    return bool(conn is None or conn.closed) or is_unavailable(exc)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when exc says the database cannot be reached or used now, rather than a bug."""
+    if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+        return True
+    return type(exc) is psycopg2.DatabaseError and not exc.pgcode
 
 
 class Database:
@@ -199,7 +208,7 @@ class Database:
                     continue
                 if isinstance(exc, psycopg2.errors.QueryCanceled):
                     raise ServiceUnavailable("Database timed out", retry_after=1) from exc
-                if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+                if broken or is_unavailable(exc):
                     log.warning("database unavailable: %s", str(exc).strip())
                     raise ServiceUnavailable("Database unavailable", retry_after=2) from exc
                 raise

