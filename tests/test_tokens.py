@@ -6,8 +6,11 @@ import base64
 import json
 import time
 
+import pytest
 from jose import jwt
+from pydantic import ValidationError
 
+from astegni.settings import Settings
 from tests.conftest import TEST_SECRET
 
 
@@ -117,3 +120,10 @@ def test_a_user_id_query_parameter_naming_someone_else_is_403(client, factory):
     assert client.get(f"/api/me?user_id={user.id}", headers=user.headers).status_code == 200
     response = client.get(f"/api/me?user_id={other.id}", headers=user.headers)
     assert response.status_code == 403
+
+
+def test_a_real_database_url_needs_a_strong_secret_key():
+    for secret in (None, "", "too-short"):
+        with pytest.raises(ValidationError, match="SECRET_KEY"):
+            Settings(database_url="postgresql://db.example/astegni", secret_key=secret)
+    assert Settings(database_url="postgresql://db.example/astegni", secret_key=TEST_SECRET).secret_key
