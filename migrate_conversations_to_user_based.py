@@ -39,6 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--batch-size", type=int, default=20_000, help="rows per back-fill transaction (default 20000)"
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="parallel back-fill connections (default 2)",
+    )
+    parser.add_argument(
         "--lock-timeout-ms",
         type=int,
         default=2000,
@@ -50,8 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("no database: pass --database-url or set DATABASE_URL")
-    if args.batch_size < 1 or args.lock_timeout_ms < 1 or args.lock_retries < 1:
-        parser.error("--batch-size, --lock-timeout-ms and --lock-retries must be positive")
+    if min(args.batch_size, args.jobs, args.lock_timeout_ms, args.lock_retries) < 1:
+        parser.error("--batch-size, --jobs, --lock-timeout-ms and --lock-retries must be positive")
     return args
 
 
@@ -65,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         database_url=args.database_url,
         dry_run=args.dry_run,
         batch_size=args.batch_size,
+        jobs=args.jobs,
         lock=LockPolicy(timeout_ms=args.lock_timeout_ms, retries=args.lock_retries),
         say=say,
     )

@@ -10,9 +10,12 @@ run that stops anywhere is finished by the next one, which starts from the rows 
 
 from __future__ import annotations
 
+import concurrent.futures
+import itertools
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from psycopg2 import sql
 
@@ -49,7 +52,8 @@ class Backfill:
     def next_range_sql(self) -> sql.Composed:
         return sql.SQL(
             """SELECT max(id) FROM (
-                   SELECT id FROM {table} WHERE id > %(after)s AND {user} IS NULL
+                   SELECT id FROM {table}
+                    WHERE id > %(after)s AND id <= %(upto)s AND {user} IS NULL
                     ORDER BY id LIMIT %(limit)s) AS batch"""
         ).format(**self._names())
 
@@ -103,41 +107,103 @@ BACKFILLS = (
 )
 
 
-def run_backfill(
-    conn, job: Backfill, batch_size: int, policy: LockPolicy, say: Callable[[str], None]
-) -> tuple[int, float]:
-    """Fill job's column where NULL; returns (rows updated, seconds)."""
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(
-                sql.Identifier(job.table), sql.Identifier(job.user_column)
-            )
-        )
-        todo = cur.fetchone()[0]
-    started = last_report = time.monotonic()
-    after, updated, seen_batches = 0, 0, 0
+@dataclass
+class _Progress:
+    """Rows filled so far, shared by the workers; one progress line a second at most."""
+
+    say: Callable[[str], None]
+    todo: int
+    started: float = field(default_factory=time.monotonic)
+    filled: dict[str, int] = field(default_factory=dict)
+    last_line: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, label: str, count: int) -> None:
+        with self.lock:
+            self.filled[label] = self.filled.get(label, 0) + count
+            now = time.monotonic()
+            if count and now - self.last_line >= 1.0:
+                self.last_line = now
+                done = sum(self.filled.values())
+                rate = done / max(now - self.started, 1e-6)
+                self.say(f"  back-fill: {done:,}/{self.todo:,} NULL rows filled ({rate:,.0f} rows/s)")
+
+
+def _segments(low: int, high: int, parts: int) -> list[tuple[int, int]]:
+    """(after, upto] id ranges that together cover [low, high]."""
+    step = max((high - low + 1) // parts, 1)
+    bounds = [low - 1 + step * i for i in range(parts)] + [high]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def run_backfills(
+    connect: Callable[[], object],
+    batch_size: int,
+    jobs: int,
+    policy: LockPolicy,
+    say: Callable[[str], None],
+) -> tuple[dict[str, int], float]:
+    """Fill every user id column where NULL; returns (rows filled per column, seconds).
+
+    Each table's id range is cut into `jobs` segments and the segments of all tables are worked
+    by `jobs` threads, each with its own connection: the UPDATEs run in parallel on the server.
+    A failure stops the other workers after their current batch; what was committed stays.
+    """
+    conn = connect()
+    plan: list[tuple[Backfill, int, int]] = []
+    todo = 0
+    try:
+        with conn, conn.cursor() as cur:
+            for job in BACKFILLS:
+                cur.execute(
+                    sql.SQL("SELECT min(id), max(id), count(*) FILTER (WHERE {} IS NULL) FROM {}").format(
+                        sql.Identifier(job.user_column), sql.Identifier(job.table)
+                    )
+                )
+                low, high, nulls = cur.fetchone()
+                todo += nulls
+                if nulls:
+                    plan += [(job, a, b) for a, b in _segments(low, high, jobs)]
+    finally:
+        conn.close()
+    progress = _Progress(say, todo)
+    stop = threading.Event()
+
+    def work(job: Backfill, after: int, upto_limit: int) -> None:
+        worker = connect()
+        try:
+            _fill_segment(worker, job, after, upto_limit, batch_size, policy, say, progress, stop)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            worker.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(work, *unit) for unit in plan]
+        for future in futures:
+            future.result()  # the first failure is raised (the others have stopped)
+    seconds = time.monotonic() - progress.started
+    if todo:
+        say(f"  back-fill: {sum(progress.filled.values()):,} rows filled in {seconds:.1f}s")
+    return {job.label: progress.filled.get(job.label, 0) for job in BACKFILLS}, seconds
+
+
+def _fill_segment(conn, job, after, limit, batch_size, policy, say, progress, stop) -> None:
     next_range, update = job.next_range_sql(), job.update_sql()
 
     def one_batch() -> tuple[int | None, int]:
         with conn, conn.cursor() as cur:
-            cur.execute(next_range, {"after": after, "limit": batch_size})
+            cur.execute(next_range, {"after": after, "upto": limit, "limit": batch_size})
             upto = cur.fetchone()[0]
             if upto is None:
                 return None, 0
             cur.execute(update, {"after": after, "upto": upto})
             return upto, cur.rowcount
 
-    while True:
+    while not stop.is_set():
         upto, count = with_lock_retries(conn, job.table, one_batch, policy, say)
         if upto is None:
-            break
-        after, updated, seen_batches = upto, updated + count, seen_batches + 1
-        now = time.monotonic()
-        if count and (now - last_report >= 1.0 or seen_batches == 1):
-            last_report = now
-            rate = updated / max(now - started, 1e-6)
-            say(f"  {job.label}: {updated}/{todo} rows filled, up to id {upto} ({rate:,.0f} rows/s)")
-    seconds = time.monotonic() - started
-    if updated:
-        say(f"  {job.label}: {updated}/{todo} rows filled in {seconds:.1f}s")
-    return updated, seconds
+            return
+        after = upto
+        progress.add(job.label, count)

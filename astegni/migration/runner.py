@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import psycopg2
 
 from astegni.migration import identity, steps
-from astegni.migration.backfill import BACKFILLS, run_backfill
+from astegni.migration.backfill import BACKFILLS, run_backfills
 from astegni.migration.catalog import Catalog, missing_legacy_tables, read_catalog
 from astegni.migration.locks import LockPolicy, MigrationError, with_lock_retries
 
@@ -21,6 +21,7 @@ class Options:
     database_url: str
     dry_run: bool = False
     batch_size: int = 20_000
+    jobs: int = 2  # parallel back-fill workers (connections)
     lock: LockPolicy = field(default_factory=LockPolicy)
     say: Callable[[str], None] = print
 
@@ -53,25 +54,24 @@ class Result:
         return sum(self.resolved.values())
 
 
-def connect(url: str):
+def connect(url: str, policy: LockPolicy):
     conn = psycopg2.connect(url, application_name="astegni-migration", connect_timeout=10)
     with conn, conn.cursor() as cur:
         # A server-wide statement_timeout would cut a long index build or validation short.
         cur.execute("SET statement_timeout = 0")
+        # Never wait longer than this for a lock (each step retries a few times instead).
+        cur.execute("SELECT set_config('lock_timeout', %(ms)s, false)", {"ms": f"{policy.timeout_ms}ms"})
     return conn
 
 
 def migrate(options: Options) -> Result:
     started = time.monotonic()
     try:
-        conn = connect(options.database_url)
+        conn = connect(options.database_url, options.lock)
     except psycopg2.OperationalError as exc:
         raise MigrationError(f"cannot connect to the database: {' '.join(str(exc).split())}") from None
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(
-                "SELECT set_config('lock_timeout', %(ms)s, false)", {"ms": f"{options.lock.timeout_ms}ms"}
-            )
             missing = missing_legacy_tables(cur)
             if missing:
                 raise MigrationError(
@@ -140,10 +140,12 @@ def _apply(conn, options: Options) -> Result:
     _run_steps(conn, steps.COLUMN_STEPS, cat, result, policy, say)
 
     # Phase 2: the back-fills.
-    for job in BACKFILLS:
-        updated, seconds = run_backfill(conn, job, options.batch_size, policy, say)
-        result.resolved[job.label] = updated
-        result.backfill_seconds += seconds
+    def worker_connection():
+        return connect(options.database_url, policy)
+
+    result.resolved, result.backfill_seconds = run_backfills(
+        worker_connection, options.batch_size, options.jobs, policy, say
+    )
 
     # Phase 3: duplicate participants, then the canonical direct conversation of each pair.
     began = time.monotonic()
