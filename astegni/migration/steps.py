@@ -73,7 +73,7 @@ COLUMN_STEPS: tuple[Step, ...] = (
     # (about 2 s per million messages).
     Step(
         "chat_messages",
-        "widen chat_messages.id to bigint",
+        "widen chat_messages.id to bigint (rewrites the table under an exclusive lock)",
         """ALTER TABLE chat_messages ALTER COLUMN id TYPE bigint;
            DO $$ BEGIN
                IF pg_get_serial_sequence('chat_messages', 'id') IS NOT NULL THEN
