@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 import session_request_endpoints
-from astegni import accounts, chat, families, tutors
+from astegni import accounts, chat, families, realtime, tutors
 from astegni.db import Database
 from astegni.errors import ServiceUnavailable
 from astegni.expiry import sweep_forever
@@ -83,6 +83,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.schema_ready = False
     tasks = [asyncio.create_task(_prepare_database(app))]
     tasks.append(asyncio.create_task(sweep_forever(app)))
+    app.state.realtime = realtime.Realtime(db)
+    tasks.append(asyncio.create_task(app.state.realtime.run()))
     try:
         yield
     finally:
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tutors.router)
     app.include_router(families.router)
     app.include_router(chat.router)
+    app.include_router(realtime.router)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.encoders import jsonable_encoder
+from pydantic_core import to_jsonable_python
 
 # The columns every message projection selects, so message_json() can read them.
 MESSAGE_COLUMNS = """
@@ -33,9 +33,9 @@ def message_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def message_event(row: dict[str, Any]) -> dict[str, Any]:
-    """The data of a message.* event: the message as the REST API shows it, with ISO timestamps
-    (events.publish would otherwise render datetimes with str())."""
-    return {"conversation_id": row["conversation_id"], "message": jsonable_encoder(message_json(row))}
+    """The data of a message.* event: the message exactly as the REST API renders it (pydantic's
+    ISO timestamps; events.publish would otherwise render datetimes with str())."""
+    return {"conversation_id": row["conversation_id"], "message": to_jsonable_python(message_json(row))}
 
 
 def _last_message(row: dict[str, Any]) -> dict[str, Any] | None:

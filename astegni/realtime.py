@@ -1,0 +1,444 @@
+"""Real-time delivery: one LISTEN connection per process, a hub of WebSockets per user, /api/chat/ws.
+
+Writers call astegni.events.publish, which issues pg_notify inside their transaction; PostgreSQL
+delivers the notification only when that transaction commits, to every process LISTENing on the
+channel, so two server processes on one database behave as one service.
+
+Each process keeps ONE dedicated LISTEN connection (not from the pool), read by a thread that
+blocks in select() and hands every event to the event loop: the loop never waits on PostgreSQL.
+The thread reconnects with backoff after PostgreSQL restarts; events committed while it was
+away are lost to the sockets, so after a reconnect every socket is closed with 1012 and clients
+reconnect and catch up through GET /api/chat/messages/{id}?after_id=.
+
+Every socket has a bounded queue and a writer task: fan-out only enqueues (never awaits a
+client), a socket whose queue is full or whose send stalls is closed with 1013, and a heartbeat
+pings every socket and drops those of deactivated users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import select
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import anyio
+import psycopg2
+import psycopg2.errors
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from astegni.db import Database
+from astegni.errors import AppError, Unauthorized
+from astegni.events import CHANNEL
+from astegni.principal import load_principal
+from astegni.queries import Queries, execute, fetch_all
+from astegni.security import decode_token
+
+log = logging.getLogger("astegni.realtime")
+router = APIRouter(tags=["chat"])
+queries = Queries("chat.sql")
+
+# Close codes. 4401/4403 mirror HTTP 401/403 (the 4000-4999 range is the application's).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_GOING_AWAY = 1001  # server shutting down
+CLOSE_RESTART = 1012  # the listener reconnected: events may have been missed, reconnect + catch up
+CLOSE_TRY_AGAIN = 1013  # too slow to keep up, or delivery unavailable right now
+
+AUTH_FRAME_SECONDS = 5.0
+PING = json.dumps({"type": "ping"})
+PONG = json.dumps({"type": "pong"})
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+# ---------------------------------------------------------------------------- sockets and hub
+
+
+class Socket:
+    """One open WebSocket of a user: a bounded queue drained by its own writer task."""
+
+    def __init__(self, websocket: Any, user_id: int, queue_size: int) -> None:
+        self.websocket = websocket
+        self.user_id = user_id
+        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.closing = asyncio.Event()
+
+    def offer(self, text: str) -> None:
+        """Queue text without waiting; a socket that cannot keep up is closed, not waited for."""
+        if self.close_code is not None:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.close(CLOSE_TRY_AGAIN, "too slow")
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            self.closing.set()
+
+
+class Hub:
+    """The open sockets of this process, by user."""
+
+    def __init__(self) -> None:
+        self._by_user: dict[int, set[Socket]] = defaultdict(set)
+
+    def add(self, socket: Socket) -> None:
+        self._by_user[socket.user_id].add(socket)
+
+    def discard(self, socket: Socket) -> None:
+        sockets = self._by_user.get(socket.user_id)
+        if sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self._by_user[socket.user_id]
+
+    def dispatch(self, user_ids: Iterable[int], text: str) -> None:
+        for user_id in user_ids:
+            for socket in tuple(self._by_user.get(user_id, ())):
+                socket.offer(text)
+
+    def sockets(self) -> list[Socket]:
+        return [socket for sockets in self._by_user.values() for socket in sockets]
+
+    def user_ids(self) -> list[int]:
+        return list(self._by_user)
+
+    def close_users(self, user_ids: Iterable[int], code: int, reason: str = "") -> None:
+        for user_id in user_ids:
+            for socket in tuple(self._by_user.get(user_id, ())):
+                socket.close(code, reason)
+
+    def close_all(self, code: int, reason: str = "") -> None:
+        for socket in self.sockets():
+            socket.close(code, reason)
+
+    def __len__(self) -> int:
+        return sum(len(sockets) for sockets in self._by_user.values())
+
+
+async def serve_socket(hub: Hub, socket: Socket, send_timeout: float) -> None:
+    """Run one accepted socket until the client leaves or the server closes it: the writer, the
+    reader and the close request run side by side, and the first to finish ends all three."""
+    hub.add(socket)
+    try:
+        async with anyio.create_task_group() as group:
+
+            async def until_done(part: Callable[[], Awaitable[Any]]) -> None:
+                with contextlib.suppress(Exception):  # a client gone mid-frame ends like a close
+                    await part()
+                group.cancel_scope.cancel()
+
+            group.start_soon(until_done, lambda: _write(socket, send_timeout))
+            group.start_soon(until_done, lambda: _read(socket))
+            group.start_soon(until_done, socket.closing.wait)
+    finally:
+        hub.discard(socket)
+    if socket.close_code is not None:
+        await close_quietly(socket.websocket, socket.close_code, socket.close_reason)
+
+
+async def _write(socket: Socket, send_timeout: float) -> None:
+    while True:
+        text = await socket.queue.get()
+        try:
+            with anyio.fail_after(send_timeout):
+                await socket.websocket.send_text(text)
+        except TimeoutError:
+            socket.close(CLOSE_TRY_AGAIN, "too slow")
+            return
+
+
+async def _read(socket: Socket) -> None:
+    """Client frames: {"type": "ping"} is answered; anything else is ignored."""
+    while True:
+        message = await socket.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            if json.loads(message.get("text") or "null").get("type") == "ping":
+                socket.offer(PONG)
+
+
+async def close_quietly(websocket: Any, code: int, reason: str = "") -> None:
+    if getattr(websocket, "application_state", None) == WebSocketState.DISCONNECTED:
+        return
+    with contextlib.suppress(Exception), anyio.move_on_after(2):
+        await websocket.close(code, reason)
+
+
+# ---------------------------------------------------------------------------- the listener
+
+
+class Listener:
+    """The process's one LISTEN connection, read by a thread; events go to `deliver` on the loop."""
+
+    def __init__(
+        self,
+        dsn: str,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[list[int], str], None],
+        on_state: Callable[[bool, bool], None],
+        *,
+        idle_probe_seconds: float = 15.0,
+        purge_seconds: float = 60.0,
+        keep_events_seconds: float = 300.0,
+    ) -> None:
+        self.dsn = dsn
+        self.loop = loop
+        self.deliver = deliver
+        self.on_state = on_state  # (listening, after_a_loss)
+        self.idle_probe_seconds = idle_probe_seconds
+        self.purge_seconds = purge_seconds
+        self.keep_events_seconds = keep_events_seconds
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._run, name="astegni-listener", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        self._thread.join(timeout)
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: we are shutting down
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def _run(self) -> None:
+        delay, had_connection = 0.5, False
+        while not self._stop.is_set():
+            conn = None
+            try:
+                conn = psycopg2.connect(
+                    self.dsn,
+                    application_name="astegni-listener",
+                    connect_timeout=5,
+                    # Find a silently dead server (network loss) without waiting for a write.
+                    keepalives=1,
+                    keepalives_idle=30,
+                    keepalives_interval=10,
+                    keepalives_count=3,
+                )
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute(f"LISTEN {CHANNEL}")
+                log.info("listening on %s", CHANNEL)
+                self._call(self.on_state, True, had_connection)
+                had_connection, delay = True, 0.5
+                self._pump(conn)
+            except psycopg2.Error as exc:
+                log.warning("listener connection lost (%s); retrying in %.1fs", str(exc).strip()[:200], delay)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                self._call(self.on_state, False, False)
+            self._stop.wait(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _pump(self, conn: Any) -> None:
+        next_purge = time.monotonic()
+        while not self._stop.is_set():
+            readable, _, _ = select.select([conn, self._wake_r], [], [], self.idle_probe_seconds)
+            if self._wake_r in readable:
+                return
+            if not readable:  # quiet: make sure the server is still there
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+            conn.poll()
+            while conn.notifies:
+                self._handle(conn, conn.notifies.pop(0).payload)
+            if time.monotonic() >= next_purge:
+                self._purge(conn)
+                next_purge = time.monotonic() + self.purge_seconds
+
+    def _handle(self, conn: Any, payload: str) -> None:
+        try:
+            event = json.loads(payload)
+            if "ref" in event:  # too large for NOTIFY: stored by events.publish
+                with conn.cursor() as cur:
+                    cur.execute("SELECT payload FROM realtime_events WHERE id = %s", (event["ref"],))
+                    row = cur.fetchone()
+                if row is None:
+                    log.warning("event %s is gone (purged?)", event["ref"])
+                    return
+                event = row[0]
+            user_ids = [int(user_id) for user_id in event["user_ids"]]
+            text = _dumps({"type": event["type"], "data": event.get("data")})
+        except (ValueError, KeyError, TypeError):
+            log.exception("malformed event dropped: %.200s", payload)
+            return
+        self._call(self.deliver, user_ids, text)
+
+    def _purge(self, conn: Any) -> None:
+        """Stored events are read within moments of their NOTIFY; old ones are deleted (any
+        process may do it, the DELETE is idempotent)."""
+        try:
+            with conn.cursor() as cur:
+                purge_events(cur, self.keep_events_seconds)
+        except psycopg2.errors.UndefinedTable:
+            pass  # the schema is not applied yet
+
+
+def purge_events(cur: Any, keep_seconds: float) -> None:
+    execute(cur, queries.purge_events, {"keep_seconds": keep_seconds})
+
+
+# ---------------------------------------------------------------------------- the service
+
+
+class Realtime:
+    """The process's real-time service: the hub, its listener, the heartbeat. `run()` is the
+    lifespan task; cancelling it closes every socket with 1001."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        queue_size: int = 256,
+        send_timeout: float = 10.0,
+        heartbeat_seconds: float = 25.0,
+    ) -> None:
+        self.db = db
+        self.queue_size = queue_size
+        self.send_timeout = send_timeout
+        self.heartbeat_seconds = heartbeat_seconds
+        self.hub = Hub()
+        self._listening = asyncio.Event()
+        self._listener: Listener | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._listening.is_set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._listener = Listener(self.db.dsn, loop, self.hub.dispatch, self._on_listener_state)
+        self._listener.start()
+        self._close_on_exit_signals(loop)
+        try:
+            while True:
+                await asyncio.sleep(self.heartbeat_seconds)
+                await self.heartbeat()
+        finally:
+            self.hub.close_all(CLOSE_GOING_AWAY, "server shutting down")
+            for _ in range(40):  # let the sockets send their close frames (at most ~2 s)
+                if not len(self.hub):
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(self._listener.stop)
+
+    def _on_listener_state(self, listening: bool, after_a_loss: bool) -> None:
+        if listening:
+            self._listening.set()
+            if after_a_loss:
+                self.hub.close_all(CLOSE_RESTART, "reconnect and catch up")
+        else:
+            self._listening.clear()
+
+    def _close_on_exit_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """uvicorn answers SIGTERM/SIGINT by failing every WebSocket with 1012 before the lifespan
+        shutdown runs; close ours with 1001 first, then let its handler proceed."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread can set handlers (not under the TestClient)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue
+
+            def handler(signum: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
+                loop.call_soon_threadsafe(self.hub.close_all, CLOSE_GOING_AWAY, "server shutting down")
+                previous(signum, frame)
+
+            signal.signal(sig, handler)
+
+    async def heartbeat(self) -> None:
+        """Ping every socket (a dead or stalled one fills its queue or times out its send), and
+        drop the sockets of users deactivated since they connected."""
+        for socket in self.hub.sockets():
+            socket.offer(PING)
+        user_ids = self.hub.user_ids()
+        if not user_ids:
+            return
+        try:
+            rows = await self.db.run(fetch_all, queries.active_users, {"user_ids": user_ids})
+        except AppError:
+            return  # the database is away; try again next beat
+        active = {row["id"] for row in rows}
+        self.hub.close_users([u for u in user_ids if u not in active], CLOSE_UNAUTHORIZED, "deactivated")
+
+    async def wait_listening(self, timeout: float) -> bool:
+        with anyio.move_on_after(timeout):
+            await self._listening.wait()
+        return self.listening
+
+
+# ---------------------------------------------------------------------------- the endpoint
+
+
+@router.websocket("/api/chat/ws")
+async def chat_socket(websocket: WebSocket) -> None:
+    """Events for the token's user: `?token=<access token>` or a first frame
+    `{"type": "auth", "token": ...}` within 5 s. Bad token or deactivated user: close 4401.
+    After a `{"type": "ready"}` frame every event committed from then on arrives as
+    `{"type", "data"}`."""
+    app = websocket.app
+    realtime: Realtime = app.state.realtime
+    await websocket.accept()
+    token = websocket.query_params.get("token") or await _auth_frame(websocket)
+    if token is None:
+        await close_quietly(websocket, CLOSE_UNAUTHORIZED, "authentication required")
+        return
+    try:
+        claims = decode_token(app.state.settings, token)
+        claimed = websocket.query_params.get("user_id")
+        if claimed is not None and claimed != str(claims.user_id):
+            await close_quietly(websocket, CLOSE_FORBIDDEN, "user_id is not the token's user")
+            return
+        await app.state.db.run(load_principal, claims)
+    except Unauthorized:
+        await close_quietly(websocket, CLOSE_UNAUTHORIZED, "invalid token")
+        return
+    except AppError:
+        await close_quietly(websocket, CLOSE_TRY_AGAIN, "database unavailable")
+        return
+    if not await realtime.wait_listening(5):
+        await close_quietly(websocket, CLOSE_TRY_AGAIN, "real-time delivery unavailable")
+        return
+    socket = Socket(websocket, claims.user_id, realtime.queue_size)
+    socket.offer(_dumps({"type": "ready", "data": {"user_id": claims.user_id}}))
+    await serve_socket(realtime.hub, socket, realtime.send_timeout)
+
+
+async def _auth_frame(websocket: WebSocket) -> str | None:
+    try:
+        with anyio.fail_after(AUTH_FRAME_SECONDS):
+            text = await websocket.receive_text()
+        frame = json.loads(text)
+    except (TimeoutError, WebSocketDisconnect, ValueError, KeyError, RuntimeError):
+        return None
+    if not isinstance(frame, dict) or frame.get("type") != "auth" or not isinstance(frame.get("token"), str):
+        return None
+    return frame["token"]

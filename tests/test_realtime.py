@@ -1,0 +1,295 @@
+"""The WebSocket in one process: authentication, who receives what, after-commit only, slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import time
+
+import pytest
+from jose import jwt
+from starlette.websockets import WebSocketDisconnect
+
+from astegni.events import publish
+from astegni.realtime import CLOSE_TRY_AGAIN, Hub, Socket, purge_events, serve_socket
+from tests.chat_helpers import open_conversation, send
+from tests.conftest import TEST_SECRET
+
+
+def connect(client, user, **params):
+    query = "&".join(f"{k}={v}" for k, v in ({"token": user.token} | params).items())
+    return client.websocket_connect(f"/api/chat/ws?{query}")
+
+
+def next_event(ws) -> dict:
+    """The next event, skipping heartbeats."""
+    while True:
+        event = ws.receive_json()
+        if event["type"] not in ("ping", "pong"):
+            return event
+
+
+def ready(ws) -> dict:
+    event = next_event(ws)
+    assert event["type"] == "ready"
+    return event
+
+
+def close_code(ws) -> int:
+    with pytest.raises(WebSocketDisconnect) as info:
+        while True:
+            ws.receive_text()
+    return info.value.code
+
+
+def token(user_id: int, *, secret: str = TEST_SECRET, lifetime: int = 600, **claims) -> str:
+    now = int(time.time())
+    body = {
+        "sub": str(user_id),
+        "role": "student",
+        "type": "access",
+        "iat": now,
+        "exp": now + lifetime,
+    } | claims
+    return jwt.encode(body, secret, algorithm="HS256")
+
+
+# ---------------------------------------------------------------------------- authentication
+
+
+def test_refuses_bad_tokens_with_4401(client, db, factory):
+    user = factory.student()
+    for bad in [
+        "garbage",
+        token(user.id, lifetime=-10),  # expired
+        token(user.id, secret="another-secret-key-that-is-long-enough-000000"),
+        token(user.id, type="refresh"),
+        token(999999),  # no such user
+        user.refresh_token,
+    ]:
+        with client.websocket_connect(f"/api/chat/ws?token={bad}") as ws:
+            assert close_code(ws) == 4401, bad
+    with db.transaction() as cur:
+        cur.execute("UPDATE users SET is_active = false WHERE id = %s", (user.id,))
+    with connect(client, user) as ws:
+        assert close_code(ws) == 4401
+
+
+def test_auth_frame_instead_of_query_token(client, factory):
+    user = factory.student()
+    with client.websocket_connect("/api/chat/ws") as ws:
+        ws.send_json({"type": "auth", "token": user.token})
+        assert ready(ws)["data"] == {"user_id": user.id}
+    for first_frame in [{"type": "auth", "token": "garbage"}, {"type": "hello"}, {"type": "auth"}]:
+        with client.websocket_connect("/api/chat/ws") as ws:
+            ws.send_json(first_frame)
+            assert close_code(ws) == 4401
+    with client.websocket_connect("/api/chat/ws") as ws:
+        ws.send_text("not json")
+        assert close_code(ws) == 4401
+
+
+def test_foreign_user_id_is_refused(client, factory):
+    user, other = factory.student(), factory.student()
+    with connect(client, user, user_id=other.id) as ws:
+        assert close_code(ws) == 4403
+    with connect(client, user, user_id=user.id) as ws:
+        assert ready(ws)
+
+
+def test_ping_is_answered(client, factory):
+    user = factory.student()
+    with connect(client, user) as ws:
+        ready(ws)
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+
+
+# ---------------------------------------------------------------------------- who receives what
+
+
+def test_every_tab_of_every_participant_and_never_an_outsider(client, factory):
+    student, tutor, outsider = factory.student(), factory.tutor(packages=0), factory.student()
+    cid = open_conversation(client, student, tutor)
+    own_cid = open_conversation(client, outsider, tutor)
+    with (
+        connect(client, tutor) as tab1,
+        connect(client, tutor) as tab2,
+        connect(client, student) as student_ws,
+        connect(client, outsider) as outsider_ws,
+    ):
+        for ws in (tab1, tab2, student_ws, outsider_ws):
+            ready(ws)
+        message = send(client, student, cid, "for the tutor")
+        for ws in (tab1, tab2, student_ws):
+            event = next_event(ws)
+            assert event == {"type": "message.created", "data": {"conversation_id": cid, "message": message}}
+        # The outsider's next event is their own conversation's, so the first never reached them
+        # (one listener delivers in commit order to every socket).
+        own = send(client, tutor, own_cid, "for the outsider")
+        assert next_event(outsider_ws)["data"]["message"]["id"] == own["id"]
+
+
+def test_edit_delete_and_read_events(client, factory):
+    student, tutor = factory.student(), factory.tutor(packages=0)
+    cid = open_conversation(client, student, tutor)
+    with connect(client, student) as student_ws, connect(client, tutor) as tutor_ws:
+        ready(student_ws), ready(tutor_ws)
+        message = send(client, student, cid, "draft")
+        assert next_event(tutor_ws)["type"] == "message.created"
+        assert next_event(student_ws)["type"] == "message.created"
+
+        edited = client.put(
+            f"/api/chat/messages/{message['id']}", json={"content": "final"}, headers=student.headers
+        )
+        event = next_event(tutor_ws)
+        assert event["type"] == "message.updated"
+        assert event["data"]["message"] == edited.json()["message"]
+        assert next_event(student_ws)["type"] == "message.updated"
+
+        client.post(
+            f"/api/chat/conversations/{cid}/read",
+            json={"last_read_message_id": message["id"]},
+            headers=tutor.headers,
+        )
+        expected = {"conversation_id": cid, "user_id": tutor.id, "last_read_message_id": message["id"]}
+        assert next_event(student_ws) == {"type": "read.updated", "data": expected}
+        assert next_event(tutor_ws) == {"type": "read.updated", "data": expected}
+        # A marker that does not move sends nothing: the next event is the delete.
+        client.post(
+            f"/api/chat/conversations/{cid}/read",
+            json={"last_read_message_id": message["id"]},
+            headers=tutor.headers,
+        )
+        client.delete(f"/api/chat/messages/{message['id']}", headers=student.headers)
+        event = next_event(tutor_ws)
+        assert event["type"] == "message.deleted"
+        assert event["data"]["message"]["is_deleted"] is True
+        assert event["data"]["message"]["content"] is None
+
+
+def test_a_retried_send_is_announced_once(client, factory):
+    student, tutor = factory.student(), factory.tutor(packages=0)
+    cid = open_conversation(client, student, tutor)
+    with connect(client, tutor) as ws:
+        ready(ws)
+        first = send(client, student, cid, "once", client_message_id="k1")
+        send(client, student, cid, "once", client_message_id="k1")
+        second = send(client, student, cid, "twice")
+        assert next_event(ws)["data"]["message"]["id"] == first["id"]
+        assert next_event(ws)["data"]["message"]["id"] == second["id"]
+
+
+# ---------------------------------------------------------------------------- after commit only
+
+
+def test_no_event_for_a_rolled_back_transaction(client, db, factory):
+    user = factory.student()
+    with connect(client, user) as ws:
+        ready(ws)
+        with pytest.raises(RuntimeError), db.transaction() as cur:
+            publish(cur, "session_request.updated", [user.id], {"n": "rolled back"})
+            raise RuntimeError("abort")
+        with db.transaction() as cur:
+            publish(cur, "session_request.updated", [user.id], {"n": "committed"})
+        assert next_event(ws) == {"type": "session_request.updated", "data": {"n": "committed"}}
+
+
+def test_large_events_travel_by_reference_and_are_purged_later(client, db, factory):
+    user = factory.student()
+    big = {"blob": "é" * 6000}  # 12 kB of UTF-8: over the NOTIFY payload limit
+    with connect(client, user) as ws:
+        ready(ws)
+        with db.transaction() as cur:
+            publish(cur, "session_request.updated", [user.id], big)
+        assert next_event(ws) == {"type": "session_request.updated", "data": big}
+    with db.transaction() as cur:
+        cur.execute("SELECT count(*) AS n FROM realtime_events")
+        assert cur.fetchone()["n"] == 1
+        purge_events(cur, 300)  # too young to go
+        cur.execute("SELECT count(*) AS n FROM realtime_events")
+        assert cur.fetchone()["n"] == 1
+        cur.execute("UPDATE realtime_events SET created_at = now() - interval '301 seconds'")
+        purge_events(cur, 300)
+        cur.execute("SELECT count(*) AS n FROM realtime_events")
+        assert cur.fetchone()["n"] == 0
+
+
+def test_heartbeat_drops_sockets_of_deactivated_users(client, db, factory):
+    user, other = factory.student(), factory.student()
+    with connect(client, user) as ws, connect(client, other) as other_ws:
+        ready(ws), ready(other_ws)
+        with db.transaction() as cur:
+            cur.execute("UPDATE users SET is_active = false WHERE id = %s", (user.id,))
+        client.portal.call(client.app.state.realtime.heartbeat)
+        assert close_code(ws) == 4401
+        assert other_ws.receive_json() == {"type": "ping"}  # still open
+
+
+# ---------------------------------------------------------------------------- slow clients
+
+
+def run_in_fresh_loop(scenario):
+    """asyncio.run on a thread of its own: another test (a browser driver) may leave a loop
+    running on the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario()).result()
+
+
+class FakeSocket:
+    """A client at the end of a socket: records what it is sent; a stalled one never drains."""
+
+    def __init__(self, stalled: bool = False) -> None:
+        self.stalled = stalled
+        self.received: list[str] = []
+        self.closed_with: int | None = None
+        self.gone = asyncio.Event()
+
+    async def send_text(self, text: str) -> None:
+        if self.stalled:
+            await asyncio.Event().wait()
+        self.received.append(text)
+
+    async def receive(self) -> dict:
+        await self.gone.wait()
+        return {"type": "websocket.disconnect"}
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.closed_with = code
+
+
+def test_a_slow_client_is_dropped_and_never_blocks_the_others():
+    async def scenario() -> tuple[FakeSocket, FakeSocket]:
+        hub = Hub()
+        slow, fast = FakeSocket(stalled=True), FakeSocket()
+        tasks = [
+            asyncio.create_task(serve_socket(hub, Socket(slow, 1, queue_size=8), send_timeout=60)),
+            asyncio.create_task(serve_socket(hub, Socket(fast, 1, queue_size=8), send_timeout=60)),
+        ]
+        await asyncio.sleep(0)
+        for i in range(100):
+            hub.dispatch([1], json.dumps({"n": i}))
+            await asyncio.sleep(0)  # the fast client's writer keeps up; the slow one never does
+        await asyncio.wait_for(tasks[0], 5)  # the slow socket's serve ends: it was closed
+        fast.gone.set()
+        await asyncio.wait_for(tasks[1], 5)
+        assert len(hub) == 0
+        return slow, fast
+
+    slow, fast = run_in_fresh_loop(scenario)
+    assert slow.closed_with == CLOSE_TRY_AGAIN
+    assert [json.loads(t)["n"] for t in fast.received] == list(range(100))
+
+
+def test_a_stalled_send_times_out_and_closes():
+    async def scenario() -> FakeSocket:
+        hub = Hub()
+        stalled = FakeSocket(stalled=True)
+        task = asyncio.create_task(serve_socket(hub, Socket(stalled, 7, queue_size=8), send_timeout=0.05))
+        await asyncio.sleep(0)
+        hub.dispatch([7], "{}")
+        await asyncio.wait_for(task, 5)
+        return stalled
+
+    assert run_in_fresh_loop(scenario).closed_with == CLOSE_TRY_AGAIN

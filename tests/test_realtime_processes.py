@@ -1,0 +1,158 @@
+"""The WebSocket across real server processes: two `python app.py` on one database behave as one
+service; shutdown closes sockets with 1001; the listener survives losing its connection."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import httpx
+import psycopg2
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests import pg
+from tests.conftest import LiveServer
+
+_emails = itertools.count(1)
+WAIT = 15  # seconds to wait for an expected frame
+
+
+@pytest.fixture(scope="module")
+def shared_db(pg_url: str, template_db: str) -> Iterator[str]:
+    name = pg.new_name()
+    url = pg.create_database(pg_url, name, template=template_db)
+    yield url
+    pg.drop_database(pg_url, name)
+
+
+@pytest.fixture(scope="module")
+def servers(shared_db: str) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two server processes sharing one database (module-wide: starting them is the slow part)."""
+    a = LiveServer(shared_db)
+    try:
+        b = LiveServer(shared_db)
+    except BaseException:
+        a.stop()
+        raise
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+class User:
+    def __init__(self, server: LiveServer) -> None:
+        n = next(_emails)
+        response = httpx.post(
+            f"{server.url}/api/register",
+            json={
+                "email": f"proc{n}@example.com",
+                "password": "correct-horse-battery",
+                "first_name": "Proc",
+                "father_name": str(n),
+                "roles": ["student"],
+            },
+            timeout=20,
+        )
+        assert response.status_code == 201, response.text
+        self.id = response.json()["user"]["id"]
+        self.token = response.json()["access_token"]
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+
+def open_socket(stack: ExitStack, server: LiveServer, user: User) -> ClientConnection:
+    url = f"ws://127.0.0.1:{server.port}/api/chat/ws?token={user.token}"
+    ws = stack.enter_context(connect(url, open_timeout=WAIT))
+    assert next_event(ws)["type"] == "ready"  # subscribed: every later commit reaches it
+    return ws
+
+
+def next_event(ws: ClientConnection) -> dict:
+    while True:
+        event = json.loads(ws.recv(timeout=WAIT))
+        if event["type"] not in ("ping", "pong"):
+            return event
+
+
+def close_code(ws: ClientConnection) -> int:
+    with pytest.raises(ConnectionClosed) as info:
+        while True:
+            ws.recv(timeout=WAIT)
+    return info.value.rcvd.code
+
+
+def post(server: LiveServer, user: User, path: str, body: dict) -> dict:
+    response = httpx.post(f"{server.url}{path}", json=body, headers=user.headers, timeout=20)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def test_events_cross_processes_to_every_tab_and_never_to_an_outsider(servers):
+    a, b = servers
+    writer, reader, outsider = User(a), User(b), User(b)
+    cid = post(a, writer, "/api/chat/conversations", {"participant_user_ids": [reader.id]})["id"]
+    own_cid = post(b, outsider, "/api/chat/conversations", {"participant_user_ids": [reader.id]})["id"]
+    with ExitStack() as stack:
+        tab_on_b, tab_on_a = open_socket(stack, b, reader), open_socket(stack, a, reader)
+        writer_on_b, outsider_on_b = open_socket(stack, b, writer), open_socket(stack, b, outsider)
+        message = post(a, writer, "/api/chat/messages", {"conversation_id": cid, "content": "across"})[
+            "message"
+        ]
+        for ws in (tab_on_b, tab_on_a, writer_on_b):
+            assert next_event(ws) == {
+                "type": "message.created",
+                "data": {"conversation_id": cid, "message": message},
+            }
+        # Written on B, read on A.
+        read = {"last_read_message_id": message["id"]}
+        post(b, reader, f"/api/chat/conversations/{cid}/read", read)
+        assert next_event(tab_on_a)["type"] == "read.updated"
+        # The outsider's first event is from their own conversation: the others never reached them.
+        own = post(a, outsider, "/api/chat/messages", {"conversation_id": own_cid, "content": "mine"})
+        assert next_event(outsider_on_b)["data"]["message"]["id"] == own["message"]["id"]
+
+
+def test_bad_token_is_refused_by_a_live_server(servers):
+    a, _ = servers
+    with connect(f"ws://127.0.0.1:{a.port}/api/chat/ws?token=nope", open_timeout=WAIT) as ws:
+        assert close_code(ws) == 4401
+
+
+def test_listener_reconnects_after_losing_its_connection(servers, shared_db):
+    """PostgreSQL ends the listener's session (as in a restart): open sockets are closed with 1012
+    so their clients catch up, and a new socket receives events again."""
+    a, b = servers
+    writer, reader = User(a), User(b)
+    cid = post(a, writer, "/api/chat/conversations", {"participant_user_ids": [reader.id]})["id"]
+    with ExitStack() as stack:
+        ws = open_socket(stack, b, reader)
+        conn = psycopg2.connect(shared_db)
+        stack.callback(conn.close)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE application_name = 'astegni-listener' AND datname = current_database()"""
+            )
+            assert cur.rowcount == 2  # one listener per process
+        assert close_code(ws) == 1012
+        ws = open_socket(stack, b, reader)  # answers once the listener is back
+        post(a, writer, "/api/chat/messages", {"conversation_id": cid, "content": "after the storm"})
+        assert next_event(ws)["data"]["message"]["content"] == "after the storm"
+
+
+def test_shutdown_closes_sockets_with_1001(db_url):
+    server = LiveServer(db_url)
+    try:
+        user = User(server)
+        with ExitStack() as stack:
+            first, second = open_socket(stack, server, user), open_socket(stack, server, user)
+            server.process.terminate()
+            assert close_code(first) == 1001
+            assert close_code(second) == 1001
+        assert server.process.wait(30) == 0
+    finally:
+        server.stop()
