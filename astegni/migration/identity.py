@@ -85,18 +85,28 @@ _CANDIDATES = sql.SQL(
 )
 
 
-def _resolved(migrated: bool) -> sql.Composed:
+# After the back-fill every resolvable row carries its user: the real run needs no profile join.
+_BACKFILLED = sql.SQL(
+    "SELECT id, conversation_id, user_id FROM conversation_participants WHERE duplicate_of_id IS NULL"
+)
+
+
+def _resolved(migrated: bool, backfilled: bool = False) -> sql.Composable:
+    """migrated: the new columns exist (dry run on a database migrated before, or the real run);
+    backfilled: the user ids are filled (the real run, after phase 2)."""
+    if backfilled:
+        return _BACKFILLED
     unmarked = sql.SQL("cp.duplicate_of_id IS NULL" if migrated else "true")
     return _RESOLVED.format(profiles=PROFILES, unmarked=unmarked)
 
 
-def _candidates(migrated: bool) -> sql.Composed:
+def _candidates(migrated: bool, backfilled: bool = False) -> sql.Composed:
     held = sql.SQL(
         "(c.direct_user_low IS NOT NULL AND c.direct_user_low = m.low AND c.direct_user_high = m.high)"
         if migrated
         else "false"
     )
-    return _CANDIDATES.format(resolved=_resolved(migrated), held=held)
+    return _CANDIDATES.format(resolved=_resolved(migrated, backfilled), held=held)
 
 
 def find_duplicates(cur, migrated: bool) -> list[Duplicate]:
@@ -109,7 +119,7 @@ def mark_duplicates(conn, policy: LockPolicy, say: Callable[[str], None]) -> lis
 
     def work() -> list[Duplicate]:
         with conn, conn.cursor() as cur:
-            cur.execute(_MARK.format(duplicates=_DUPLICATES.format(resolved=_resolved(True))))
+            cur.execute(_MARK.format(duplicates=_DUPLICATES.format(resolved=_resolved(True, True))))
             return sorted(Duplicate(*row) for row in cur.fetchall())
 
     return with_lock_retries(conn, "conversation_participants", work, policy, say)
@@ -166,7 +176,7 @@ def set_pair_keys(conn, batch_size: int, policy: LockPolicy, say: Callable[[str]
             sql.SQL(
                 """CREATE TABLE pg_temp.migration_pair_keys AS
                    SELECT id, low, high FROM ({candidates}) AS k WHERE rank = 1 AND NOT held"""
-            ).format(candidates=_candidates(True))
+            ).format(candidates=_candidates(True, backfilled=True))
         )
         cur.execute("CREATE INDEX ON migration_pair_keys (id)")
     after, total = 0, 0
