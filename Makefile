@@ -31,6 +31,20 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
 
+# Hardening (issue 7). `make test` runs a short fuzz pass; these run the long forms.
+.PHONY: soak faults
+FUZZ_EXAMPLES ?= 100
+SOAK_MINUTES ?= 10
+
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py -s --timeout=3600 $(PYTEST_ARGS)
+
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak.run --minutes $(SOAK_MINUTES)
+
+faults: $(STAMP)
+	$(BIN)/python -m bench.faults.run $(FAULTS_ARGS)
+
 # The migration's timing figure (issue 5): 100k legacy conversations, 1M messages; prints rows/s.
 .PHONY: bench-migration
 bench-migration: $(STAMP)
