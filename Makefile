@@ -49,3 +49,9 @@ faults: $(STAMP)
 .PHONY: bench-migration
 bench-migration: $(STAMP)
 	$(BIN)/python -m bench.migration.run
+
+# The chat's figures (issue 4): REST sends/s and delivery latency to WebSockets on another
+# process, conversation-list latency at 10k and 1M messages. BENCH_CHAT_ARGS=--quick for a short run.
+.PHONY: bench-chat
+bench-chat: $(STAMP)
+	$(BIN)/python -m bench.chat.run $(BENCH_CHAT_ARGS)

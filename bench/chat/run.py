@@ -1,0 +1,395 @@
+"""Benchmark of the chat: REST sends per second, delivery latency to WebSockets on another process,
+and conversation-list latency with 10k and with 1M messages in the database.
+
+    make bench-chat      # or: .venv/bin/python -m bench.chat.run [--quick]
+
+1. Creates its own database (astegni_bench_*) on BENCH_DATABASE_URL's server (else
+   TEST_DATABASE_URL's, else the embedded one) and seeds with generate_series: the list user
+   with 50 conversations, 200 sender/receiver pairs, 1,750 filler conversations, and 10k
+   messages spread over all of them.
+2. Starts two server processes on that database (`python app.py`, uvloop/httptools, WORKERS=1
+   each): A takes the REST traffic, B holds 200 open WebSockets (one per receiver).
+3. Conversation list at 10k messages: GET /api/chat/conversations?limit=20 of the list user,
+   sequentially, p50/p99 over HTTP, and the query alone (EXECUTE of the prepared statement).
+4. Sends: wrk POSTs /api/chat/messages to A (32 connections, each request from a sender to its
+   receiver) while 200 sockets are open on B; every created message must arrive on B (messages/s
+   over REST). Then an open loop from here at a fixed rate (100/s; latency not inflated by client
+   queueing): delivery latency = from the start of the POST to A until the event arrives on the
+   receiver's socket on B (p50/p99).
+5. Grows the database to 1M messages (generate_series, VACUUM ANALYZE) and measures the list
+   again: a user who is caught up (5 unread per conversation, as at 10k), and one who never read
+   anything (the unread count then scans every message of the page's conversations).
+6. Prints the figures and drops its database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psycopg2
+from websockets.asyncio.client import connect
+
+from astegni.queries import Queries
+from astegni.schema import apply_schema
+from astegni.security import issue_tokens
+from astegni.settings import Settings
+from tests import pg
+
+HERE = Path(__file__).resolve().parent
+PROJECT_DIR = HERE.parent.parent
+SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+LIST_USER = 1
+LIST_CONVERSATIONS = 50
+PAIRS = 200
+FILLER_CONVERSATIONS = 1750
+UNREAD_PER_CONVERSATION = 5
+
+# Users: 1 = the list user; 2..51 = their partners; 52..251 = senders; 252..451 = receivers;
+# 452..3951 = filler users (two per filler conversation). Conversations: 1..50 the list user's,
+# 51..250 sender i <-> receiver i, 251..2000 filler.
+SEED_USERS = """
+INSERT INTO users (id, email, password_hash, first_name, father_name, roles, active_role)
+SELECT g, 'u' || g || '@bench.astegni.test', 'x', 'User', 'Number ' || g, '{student}', 'student'
+  FROM generate_series(1, %(users)s) g;
+SELECT setval(pg_get_serial_sequence('users', 'id'), %(users)s);
+INSERT INTO conversations (id, type, created_by_user_id, direct_user_low, direct_user_high, created_at)
+SELECT c, 'direct', a, a, b, now() - interval '30 days'
+  FROM (SELECT c,
+               CASE WHEN c <= 50 THEN 1 WHEN c <= 250 THEN c + 1 ELSE 452 + 2 * (c - 251) END AS a,
+               CASE WHEN c <= 50 THEN c + 1 WHEN c <= 250 THEN c + 201 ELSE 453 + 2 * (c - 251) END AS b
+          FROM generate_series(1, %(conversations)s) c) pairs;
+SELECT setval(pg_get_serial_sequence('conversations', 'id'), %(conversations)s);
+INSERT INTO conversation_participants (conversation_id, user_id)
+SELECT id, direct_user_low FROM conversations
+UNION ALL
+SELECT id, direct_user_high FROM conversations;
+"""
+
+# Messages n+1..n+count, spread round-robin over every conversation, alternating senders, one
+# second apart and all older than now (so the live sends of the run are the newest).
+SEED_MESSAGES = """
+INSERT INTO chat_messages (conversation_id, sender_user_id, message_type, content, created_at)
+SELECT c.id, CASE WHEN (g / %(conversations)s) %% 2 = 0 THEN c.direct_user_low ELSE c.direct_user_high END,
+       'text', 'Seeded message number ' || g, now() - interval '1 day' + g * interval '50 ms'
+  FROM generate_series(%(first)s, %(last)s) g
+  JOIN conversations c ON c.id = 1 + g %% %(conversations)s;
+UPDATE conversations c SET last_message_at = m.at
+  FROM (SELECT conversation_id, max(created_at) AS at FROM chat_messages GROUP BY conversation_id) m
+ WHERE m.conversation_id = c.id;
+"""
+
+# The list user (and everyone else) has read all but the last few messages of each conversation.
+SET_MARKERS = """
+UPDATE conversation_participants p
+   SET last_read_message_id = (SELECT m.id FROM chat_messages m
+                                WHERE m.conversation_id = p.conversation_id
+                                ORDER BY m.id DESC OFFSET %(unread)s LIMIT 1)
+ WHERE p.conversation_id <= %(list_conversations)s;
+"""
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def ms(values: list[float]) -> str:
+    return f"p50 {percentile(values, 50) * 1000:.2f} ms, p99 {percentile(values, 99) * 1000:.2f} ms"
+
+
+# ---------------------------------------------------------------------------- database
+
+
+def sql(url: str, statement: str, params: dict | None = None, autocommit: bool = False) -> None:
+    conn = psycopg2.connect(url)
+    try:
+        conn.autocommit = autocommit
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+        if not autocommit:
+            conn.commit()
+    finally:
+        conn.close()
+
+
+def seed_messages(url: str, first: int, last: int, conversations: int) -> float:
+    started = time.perf_counter()
+    sql(url, SEED_MESSAGES, {"first": first, "last": last, "conversations": conversations})
+    sql(url, "VACUUM ANALYZE chat_messages, conversations, conversation_participants", autocommit=True)
+    return time.perf_counter() - started
+
+
+def query_only(url: str, user_id: int, runs: int) -> list[float]:
+    """The list query alone, as the server runs it: a prepared statement, EXECUTEd."""
+    query = Queries("chat.sql").conversation_page
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query.prepare_sql())
+            params = {"user_id": user_id, "only_id": None, "before_at": None, "before_id": None, "limit": 21}
+            timings = []
+            for _ in range(runs + 20):
+                started = time.perf_counter()
+                cur.execute(query.execute_sql(), params)
+                cur.fetchall()
+                timings.append(time.perf_counter() - started)
+            conn.rollback()
+        return timings[20:]
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------- servers
+
+
+class Server:
+    def __init__(self, url: str, port: int, logdir: Path) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        env = os.environ | {
+            "DATABASE_URL": url,
+            "SECRET_KEY": SECRET,
+            "PORT": str(port),
+            "WORKERS": "1",
+            "LOG_LEVEL": "warning",
+        }
+        self.log = logdir / f"server-{port}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "app.py"], cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(self.log.read_text())
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(self.log.read_text())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------- measurements
+
+
+def list_latency(server: Server, token: str, runs: int) -> list[float]:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.base, headers=headers, timeout=30) as http:
+        timings = []
+        for i in range(runs + 30):
+            started = time.perf_counter()
+            response = http.get("/api/chat/conversations?limit=20")
+            timings.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+            if i == 0:
+                page = response.json()["conversations"]
+                assert len(page) == 20 and all(c["last_message"] for c in page)
+        return timings[30:]
+
+
+async def messaging(writer: Server, reader: Server, tokens: dict[int, str], args: argparse.Namespace) -> dict:
+    """Open one socket per receiver on `reader`; drive sends to `writer` with wrk (throughput),
+    then from here at a fixed rate (latency); every message must arrive on a socket."""
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    delivered = 0
+    progress = asyncio.Event()
+
+    async def listen(ws) -> None:
+        nonlocal delivered
+        async for frame in ws:
+            event = json.loads(frame)
+            if event["type"] == "message.created":
+                key = event["data"]["message"]["client_message_id"]
+                if key in sent_at:
+                    latencies.append(time.perf_counter() - sent_at.pop(key))
+                delivered += 1
+                progress.set()
+
+    async def wait_delivered(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while delivered < count:
+            progress.clear()
+            await asyncio.wait_for(progress.wait(), max(0.1, deadline - time.monotonic()))
+
+    receivers = [LIST_CONVERSATIONS + 2 + PAIRS + i for i in range(PAIRS)]
+    senders = [LIST_CONVERSATIONS + 2 + i for i in range(PAIRS)]
+    first_conversation = LIST_CONVERSATIONS + 1
+    sockets = []
+    for user_id in receivers:
+        ws = await connect(f"ws://127.0.0.1:{reader.port}/api/chat/ws?token={tokens[user_id]}")
+        assert json.loads(await ws.recv())["type"] == "ready"
+        sockets.append(ws)
+    listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
+
+    # Throughput: wrk, so that the client is not the bottleneck.
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens") as token_file:
+        token_file.write("\n".join(tokens[u] for u in senders))
+        token_file.flush()
+        command = [
+            "wrk", "-t2", f"-c{args.concurrency}", f"-d{args.duration}s", "--timeout", "10s",
+            "-s", str(HERE / "send.lua"), f"{writer.base}/api/chat/messages",
+            "--", token_file.name, str(first_conversation), "2",
+        ]  # fmt: skip
+        started = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+        output, _ = await process.communicate()
+    line = next(line for line in output.decode().splitlines() if line.startswith("BENCH "))
+    wrk_result = json.loads(line[len("BENCH ") :])
+    await wait_delivered(wrk_result["created"])
+    all_delivered = time.perf_counter() - started
+
+    # Latency: an open loop at a fixed rate (one send every 1/rate s whatever the answers do).
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=writer.base, timeout=30, limits=limits) as http:
+
+        async def send_one(i: int) -> None:
+            pair = i % PAIRS
+            key = f"open-{i}"
+            body = {
+                "conversation_id": first_conversation + pair,
+                "content": f"hi {i}",
+                "client_message_id": key,
+            }
+            headers = {"Authorization": f"Bearer {tokens[senders[pair]]}"}
+            sent_at[key] = time.perf_counter()
+            response = await http.post("/api/chat/messages", json=body, headers=headers)
+            assert response.status_code == 201, response.text
+
+        before = delivered
+        tasks, started = [], time.perf_counter()
+        for i in range(args.open_messages):
+            delay = started + i / args.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send_one(i)))
+        await asyncio.gather(*tasks)
+        await wait_delivered(before + args.open_messages)
+
+    for task in listeners:
+        task.cancel()
+    for ws in sockets:
+        await ws.close()
+    return {"wrk": wrk_result, "all_delivered_seconds": all_delivered, "open_latency": latencies}
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--small", type=int, default=10_000, help="messages for the first list figure")
+    parser.add_argument("--large", type=int, default=1_000_000, help="messages for the second list figure")
+    parser.add_argument("--list-runs", type=int, default=500)
+    parser.add_argument("--duration", type=int, default=15, help="seconds of wrk sends")
+    parser.add_argument("--concurrency", type=int, default=32, help="wrk connections")
+    parser.add_argument("--open-messages", type=int, default=2000, help="open-loop sends")
+    parser.add_argument("--rate", type=float, default=100, help="open-loop sends per second")
+    parser.add_argument("--quick", action="store_true", help="100k instead of 1M, fewer sends")
+    args = parser.parse_args()
+    if args.quick:
+        args.large, args.list_runs, args.duration, args.open_messages = 100_000, 200, 5, 500
+
+    server_url = os.environ.get("BENCH_DATABASE_URL") or pg.server_url()
+    name = pg.new_name("astegni_bench_chat")
+    url = pg.create_database(server_url, name)
+    servers: list[Server] = []
+    try:
+        conn = psycopg2.connect(url)
+        apply_schema(conn)
+        conn.close()
+        conversations = LIST_CONVERSATIONS + PAIRS + FILLER_CONVERSATIONS
+        users = 1 + LIST_CONVERSATIONS + 2 * PAIRS + 2 * FILLER_CONVERSATIONS
+        sql(url, SEED_USERS, {"users": users, "conversations": conversations})
+        seed_messages(url, 1, args.small, conversations)
+        sql(url, SET_MARKERS, {"unread": UNREAD_PER_CONVERSATION, "list_conversations": LIST_CONVERSATIONS})
+
+        settings = Settings(database_url=url, secret_key=SECRET, access_token_minutes=240)
+        tokens = {u: issue_tokens(settings, u, "student")["access_token"] for u in range(1, users + 1)}
+        logdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
+        writer = Server(url, free_port(), logdir)
+        servers.append(writer)
+        reader = Server(url, free_port(), logdir)
+        servers.append(reader)
+
+        print(
+            f"database {name}: {conversations} conversations, {users} users; "
+            f"servers A :{writer.port} (REST), B :{reader.port} (sockets)"
+        )
+        small_http = list_latency(writer, tokens[LIST_USER], args.list_runs)
+        small_sql = query_only(url, LIST_USER, args.list_runs)
+        print(f"conversation list, {args.small:>9,} messages: HTTP {ms(small_http)}; query {ms(small_sql)}")
+
+        result = asyncio.run(messaging(writer, reader, tokens, args))
+        wrk_result = result["wrk"]
+        print(
+            f"sends over REST (wrk, {args.concurrency} connections, {args.duration} s, {PAIRS} sockets open "
+            f"on the other process): {wrk_result['created'] / wrk_result['seconds']:.0f} messages/s, "
+            f"HTTP p50 {wrk_result['p50_ms']:.1f} ms, p99 {wrk_result['p99_ms']:.1f} ms, "
+            f"non-2xx {wrk_result['non2xx']}; all {wrk_result['created']} delivered to the sockets "
+            f"{result['all_delivered_seconds'] - args.duration:+.2f} s after wrk's end"
+        )
+        print(f"delivery to the other process at {args.rate:.0f} sends/s: {ms(result['open_latency'])}")
+
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM chat_messages")
+            sent = cur.fetchone()[0] - args.small
+        conn.close()
+        grow = seed_messages(url, args.small + 1, args.large - sent, conversations)
+        sql(url, SET_MARKERS, {"unread": UNREAD_PER_CONVERSATION, "list_conversations": LIST_CONVERSATIONS})
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM chat_messages")
+            total = cur.fetchone()[0]
+        conn.close()
+        print(f"grew to {total:,} messages in {grow:.1f} s")
+        large_http = list_latency(writer, tokens[LIST_USER], args.list_runs)
+        large_sql = query_only(url, LIST_USER, args.list_runs)
+        print(f"conversation list, {total:>9,} messages: HTTP {ms(large_http)}; query {ms(large_sql)}")
+        ratio = percentile(large_http, 50) / percentile(small_http, 50)
+        print(f"list p50 ratio {total:,} / {args.small:,} messages: {ratio:.2f}x (target <= 1.5x)")
+        sql(
+            url,
+            "UPDATE conversation_participants SET last_read_message_id = NULL WHERE user_id = %(u)s",
+            {"u": LIST_USER},
+        )
+        unread_http = list_latency(writer, tokens[LIST_USER], args.list_runs // 2)
+        per = total // conversations
+        print(
+            f"  same list, never-read user (~{per} unread per conversation, counted): HTTP {ms(unread_http)}"
+        )
+    finally:
+        for server in servers:
+            server.stop()
+        pg.drop_database(server_url, name)
+
+
+if __name__ == "__main__":
+    main()
