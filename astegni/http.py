@@ -136,7 +136,28 @@ def _allowed_methods(request: Request) -> set[str]:
     return methods
 
 
+def _declare_plain_422s(app: FastAPI) -> None:
+    """FastAPI declares every 422 as a list of validation errors, but some 422s carry one
+    sentence (a NUL in the query string, an invalid cursor, an Idempotency-Key reused with
+    another body): declare `detail` as either, so that the schema says what clients get."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # cached by FastAPI after the first call; the change below is too
+        props = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError", {})
+        props = props.get("properties", {})
+        detail = props.get("detail")
+        if detail is not None and "anyOf" not in detail:
+            listed = {k: v for k, v in detail.items() if k != "title"}
+            props["detail"] = {"title": "Detail", "anyOf": [listed, {"type": "string"}]}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    _declare_plain_422s(app)
+
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
         return _json_error(exc.status_code, {"detail": exc.detail, **exc.extra}, exc.headers)

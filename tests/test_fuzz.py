@@ -202,3 +202,12 @@ def test_a_405_names_the_allowed_methods(client):
         assert response.json() == {"detail": "Method Not Allowed"}
     assert client.get("/api/no-such-endpoint").status_code == 404
     assert client.get("/login.html").status_code == 200
+
+
+def test_a_422_may_carry_one_sentence_and_the_schema_says_so(client):
+    """Found by the fuzzer: a NUL in the query string (and an invalid cursor, a reused
+    Idempotency-Key) is a 422 whose detail is a sentence, which the declared schema refused."""
+    response = client.get("/api/chat/conversations?before=%00")
+    assert response.status_code == 422 and isinstance(response.json()["detail"], str)
+    detail = client.get("/openapi.json").json()["components"]["schemas"]["HTTPValidationError"]
+    assert {"type": "string"} in detail["properties"]["detail"]["anyOf"]
