@@ -55,3 +55,8 @@ bench-migration: $(STAMP)
 .PHONY: bench-chat
 bench-chat: $(STAMP)
 	$(BIN)/python -m bench.chat.run $(BENCH_CHAT_ARGS)
+
+# POST /api/session-requests under wrk against pgbench running the same SQL (issue 3); prints
+# requests/s, p50, p99, non-2xx and the ratio. BENCH_ARGS e.g. --duration 30 --workers 2.
+bench: $(STAMP)
+	$(BIN)/python -m bench.session_requests.run $(BENCH_ARGS)

@@ -26,6 +26,8 @@ class Answer:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+    # A NOTIFY payload to send once the transaction has committed (never stored for replays).
+    event: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from astegni.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from astegni.events import CHANNEL
 from astegni.idempotency import Answer, IdempotencyKey
 from astegni.principal import load_principal
 from astegni.queries import Queries, execute, fetch_all, fetch_one
@@ -93,7 +94,8 @@ def create(
 ) -> Answer:
     """POST /api/session-requests: one call of session_request_create (two more statements
     around it with an Idempotency-Key). 401 and 429 raise, rolling back the claim of the key, so
-    a retry is not answered from them; every other answer is stored for replays."""
+    a retry is not answered from them; every other answer is stored for replays. The caller
+    sends answer.event (notify) after the commit."""
     if idempotency is not None:
         replay = idempotency.claim(cur)
         if replay is not None:
@@ -115,6 +117,11 @@ def create(
     return answer
 
 
+def notify(cur: Any, event: str) -> None:
+    """Send a create's event; called in its own transaction once the create has committed."""
+    fetch_one(cur, queries.sr_notify, {"channel": CHANNEL, "payload": event})
+
+
 def _answer(row: dict[str, Any]) -> Answer:
     outcome = row["outcome"]
     if outcome == "created":
@@ -128,6 +135,7 @@ def _answer(row: dict[str, Any]) -> Answer:
                 "message_id": row["message_id"],
                 "created_at": row["created_at"].isoformat(),
             },
+            event=row["event"],
         )
     if outcome == "duplicate":
         detail = duplicate_detail(row["request_id"], row["created_at"], row["timezone"])

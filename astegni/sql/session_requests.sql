@@ -5,12 +5,17 @@
 
 -- name: sr_create
 -- The whole POST in one round trip; see session_request_create in schema.sql.
-SELECT outcome, request_id, conversation_id, message_id, created_at, timezone, retry_after
+SELECT outcome, request_id, conversation_id, message_id, created_at, timezone, retry_after,
+       event
   FROM session_request_create(
        %(user_id)s, %(role)s, %(tutor_id)s, %(package_id)s, %(requested_to_id)s, %(message)s,
        %(schedule_type)s, %(days)s::text[], %(specific_dates)s::date[], %(start_time)s::time,
        %(end_time)s::time, %(timezone)s, %(counter_offer_price)s::numeric,
        %(expiry_seconds)s::float8, %(rate_limit)s);
+
+-- name: sr_notify
+-- The create's message.created event, sent after its commit (see session_request_create).
+SELECT pg_notify(%(channel)s, %(payload)s);
 
 -- name: sr_claim_idempotency_key
 -- Claims (user, key) for this request. A concurrent retry with the same key waits here until
