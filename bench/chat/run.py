@@ -3,23 +3,23 @@ and conversation-list latency with 10k and with 1M messages in the database.
 
     make bench-chat      # or: .venv/bin/python -m bench.chat.run [--quick]
 
-1. Creates its own database (astegni_bench_*) on BENCH_DATABASE_URL's server (else
-   TEST_DATABASE_URL's, else the embedded one) and seeds with generate_series: the list user
-   with 50 conversations, 200 sender/receiver pairs, 1,750 filler conversations, and 10k
-   messages spread over all of them.
-2. Starts two server processes on that database (`python app.py`, uvloop/httptools, WORKERS=1
-   each): A takes the REST traffic, B holds 200 open WebSockets (one per receiver).
-3. Conversation list at 10k messages: GET /api/chat/conversations?limit=20 of the list user,
-   sequentially, p50/p99 over HTTP, and the query alone (EXECUTE of the prepared statement).
+1. Creates two databases (astegni_bench_chat_*) on BENCH_DATABASE_URL's server (else
+   TEST_DATABASE_URL's, else the embedded one), seeded alike with generate_series: the list user
+   with 50 conversations, 200 sender/receiver pairs, 1,750 filler conversations; then 10k
+   messages in one and 1M in the other, spread over every conversation, everyone having read all
+   but the last 5 messages of each conversation. VACUUM ANALYZE.
+2. Starts three server processes (`python app.py`, uvloop/httptools, WORKERS=1 each): A (REST) and
+   B (WebSockets) on the 10k database, C on the 1M one.
+3. Conversation list: GET /api/chat/conversations?limit=20 of the list user, sequentially,
+   alternating between A and C in batches of 25 (a noisy neighbour slows both alike): p50/p99
+   over HTTP, and of the list query alone (EXECUTE of the prepared statement). Then the same at
+   1M for a user who never read anything (every unread message of the page is counted).
 4. Sends: wrk POSTs /api/chat/messages to A (32 connections, each request from a sender to its
    receiver) while 200 sockets are open on B; every created message must arrive on B (messages/s
    over REST). Then an open loop from here at a fixed rate (100/s; latency not inflated by client
    queueing): delivery latency = from the start of the POST to A until the event arrives on the
    receiver's socket on B (p50/p99).
-5. Grows the database to 1M messages (generate_series, VACUUM ANALYZE) and measures the list
-   again: a user who is caught up (5 unread per conversation, as at 10k), and one who never read
-   anything (the unread count then scans every message of the page's conversations).
-6. Prints the figures and drops its database.
+5. Prints the figures and drops its databases.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ LIST_USER = 1
 LIST_CONVERSATIONS = 50
 PAIRS = 200
 FILLER_CONVERSATIONS = 1750
+CONVERSATIONS = LIST_CONVERSATIONS + PAIRS + FILLER_CONVERSATIONS
+USERS = 1 + LIST_CONVERSATIONS + 2 * PAIRS + 2 * FILLER_CONVERSATIONS
 UNREAD_PER_CONVERSATION = 5
 
 # Users: 1 = the list user; 2..51 = their partners; 52..251 = senders; 252..451 = receivers;
@@ -128,26 +130,6 @@ def seed_messages(url: str, first: int, last: int, conversations: int) -> float:
     return time.perf_counter() - started
 
 
-def query_only(url: str, user_id: int, runs: int) -> list[float]:
-    """The list query alone, as the server runs it: a prepared statement, EXECUTEd."""
-    query = Queries("chat.sql").conversation_page
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query.prepare_sql())
-            params = {"user_id": user_id, "only_id": None, "before_at": None, "before_id": None, "limit": 21}
-            timings = []
-            for _ in range(runs + 20):
-                started = time.perf_counter()
-                cur.execute(query.execute_sql(), params)
-                cur.fetchall()
-                timings.append(time.perf_counter() - started)
-            conn.rollback()
-        return timings[20:]
-    finally:
-        conn.close()
-
-
 # ---------------------------------------------------------------------------- servers
 
 
@@ -198,19 +180,58 @@ def free_port() -> int:
 # ---------------------------------------------------------------------------- measurements
 
 
-def list_latency(server: Server, token: str, runs: int) -> list[float]:
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=server.base, headers=headers, timeout=30) as http:
-        timings = []
-        for i in range(runs + 30):
-            started = time.perf_counter()
-            response = http.get("/api/chat/conversations?limit=20")
-            timings.append(time.perf_counter() - started)
-            assert response.status_code == 200, response.text
-            if i == 0:
-                page = response.json()["conversations"]
-                assert len(page) == 20 and all(c["last_message"] for c in page)
-        return timings[30:]
+def list_latency(targets: list[tuple[Server, str]], runs: int, batch: int = 25) -> list[list[float]]:
+    """GET /api/chat/conversations?limit=20, sequentially, alternating between the targets in
+    batches, so that a noisy neighbour slows every target alike. Timings per target."""
+    clients = [
+        httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        for server, token in targets
+    ]
+    timings: list[list[float]] = [[] for _ in targets]
+    try:
+        for http in clients:  # warm-up; and the page must be a full one
+            for _ in range(30):
+                response = http.get("/api/chat/conversations?limit=20")
+                assert response.status_code == 200, response.text
+            page = response.json()["conversations"]
+            assert len(page) == 20 and all(c["last_message"] for c in page)
+        while len(timings[0]) < runs:
+            for http, series in zip(clients, timings, strict=True):
+                for _ in range(batch):
+                    started = time.perf_counter()
+                    http.get("/api/chat/conversations?limit=20")
+                    series.append(time.perf_counter() - started)
+    finally:
+        for http in clients:
+            http.close()
+    return timings
+
+
+def query_latency(urls: list[str], user_id: int, runs: int, batch: int = 25) -> list[list[float]]:
+    """The list query alone, as the server runs it (a prepared statement, EXECUTEd), alternating
+    between the databases like list_latency."""
+    query = Queries("chat.sql").conversation_page
+    params = {"user_id": user_id, "only_id": None, "before_at": None, "before_id": None, "limit": 21}
+    conns = [psycopg2.connect(url) for url in urls]
+    timings: list[list[float]] = [[] for _ in urls]
+    try:
+        for conn in conns:
+            with conn.cursor() as cur:
+                cur.execute(query.prepare_sql())
+                for _ in range(20):
+                    cur.execute(query.execute_sql(), params)
+        while len(timings[0]) < runs:
+            for conn, series in zip(conns, timings, strict=True):
+                with conn.cursor() as cur:
+                    for _ in range(batch):
+                        started = time.perf_counter()
+                        cur.execute(query.execute_sql(), params)
+                        cur.fetchall()
+                        series.append(time.perf_counter() - started)
+    finally:
+        for conn in conns:
+            conn.close()
+    return timings
 
 
 async def messaging(writer: Server, reader: Server, tokens: dict[int, str], args: argparse.Namespace) -> dict:
@@ -302,12 +323,25 @@ async def messaging(writer: Server, reader: Server, tokens: dict[int, str], args
 # ---------------------------------------------------------------------------- main
 
 
+def seed_database(server_url: str, name: str, messages: int) -> tuple[str, float]:
+    url = pg.create_database(server_url, name)
+    conn = psycopg2.connect(url)
+    try:
+        apply_schema(conn)
+    finally:
+        conn.close()
+    sql(url, SEED_USERS, {"users": USERS, "conversations": CONVERSATIONS})
+    seconds = seed_messages(url, 1, messages, CONVERSATIONS)
+    sql(url, SET_MARKERS, {"unread": UNREAD_PER_CONVERSATION, "list_conversations": LIST_CONVERSATIONS})
+    return url, seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--small", type=int, default=10_000, help="messages for the first list figure")
-    parser.add_argument("--large", type=int, default=1_000_000, help="messages for the second list figure")
+    parser.add_argument("--small", type=int, default=10_000, help="messages in the small database")
+    parser.add_argument("--large", type=int, default=1_000_000, help="messages in the large database")
     parser.add_argument("--list-runs", type=int, default=500)
     parser.add_argument("--duration", type=int, default=15, help="seconds of wrk sends")
     parser.add_argument("--concurrency", type=int, default=32, help="wrk connections")
@@ -319,34 +353,42 @@ def main() -> None:
         args.large, args.list_runs, args.duration, args.open_messages = 100_000, 200, 5, 500
 
     server_url = os.environ.get("BENCH_DATABASE_URL") or pg.server_url()
-    name = pg.new_name("astegni_bench_chat")
-    url = pg.create_database(server_url, name)
+    names = [pg.new_name("astegni_bench_chat_small"), pg.new_name("astegni_bench_chat_large")]
     servers: list[Server] = []
     try:
-        conn = psycopg2.connect(url)
-        apply_schema(conn)
-        conn.close()
-        conversations = LIST_CONVERSATIONS + PAIRS + FILLER_CONVERSATIONS
-        users = 1 + LIST_CONVERSATIONS + 2 * PAIRS + 2 * FILLER_CONVERSATIONS
-        sql(url, SEED_USERS, {"users": users, "conversations": conversations})
-        seed_messages(url, 1, args.small, conversations)
-        sql(url, SET_MARKERS, {"unread": UNREAD_PER_CONVERSATION, "list_conversations": LIST_CONVERSATIONS})
-
-        settings = Settings(database_url=url, secret_key=SECRET, access_token_minutes=240)
-        tokens = {u: issue_tokens(settings, u, "student")["access_token"] for u in range(1, users + 1)}
-        logdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
-        writer = Server(url, free_port(), logdir)
-        servers.append(writer)
-        reader = Server(url, free_port(), logdir)
-        servers.append(reader)
-
+        small_url, _ = seed_database(server_url, names[0], args.small)
+        large_url, seconds = seed_database(server_url, names[1], args.large)
         print(
-            f"database {name}: {conversations} conversations, {users} users; "
-            f"servers A :{writer.port} (REST), B :{reader.port} (sockets)"
+            f"seeded {CONVERSATIONS} conversations, {USERS} users; {args.small:,} messages and "
+            f"{args.large:,} messages (the latter in {seconds:.0f} s)"
         )
-        small_http = list_latency(writer, tokens[LIST_USER], args.list_runs)
-        small_sql = query_only(url, LIST_USER, args.list_runs)
-        print(f"conversation list, {args.small:>9,} messages: HTTP {ms(small_http)}; query {ms(small_sql)}")
+        settings = Settings(database_url=small_url, secret_key=SECRET, access_token_minutes=240)
+        tokens = {u: issue_tokens(settings, u, "student")["access_token"] for u in range(1, USERS + 1)}
+        logdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
+        for url in (small_url, small_url, large_url):
+            servers.append(Server(url, free_port(), logdir))
+        writer, reader, large = servers
+
+        # The list: the same user and page in both databases, measured turn about.
+        small_http, large_http = list_latency(
+            [(writer, tokens[LIST_USER]), (large, tokens[LIST_USER])], args.list_runs
+        )
+        small_sql, large_sql = query_latency([small_url, large_url], LIST_USER, args.list_runs)
+        for count, http, query in ((args.small, small_http, small_sql), (args.large, large_http, large_sql)):
+            print(f"conversation list, {count:>9,} messages: HTTP {ms(http)}; query alone {ms(query)}")
+        ratio = percentile(large_http, 50) / percentile(small_http, 50)
+        print(f"list p50 ratio {args.large:,} / {args.small:,} messages: {ratio:.2f}x (target <= 1.5x)")
+        sql(
+            large_url,
+            "UPDATE conversation_participants SET last_read_message_id = NULL WHERE user_id = %(u)s",
+            {"u": LIST_USER},
+        )
+        (unread_http,) = list_latency([(large, tokens[LIST_USER])], args.list_runs // 2)
+        (unread_sql,) = query_latency([large_url], LIST_USER, args.list_runs // 2)
+        print(
+            f"  {args.large:,} messages, a user who never read (~{args.large // CONVERSATIONS} unread per "
+            f"conversation, all counted): HTTP {ms(unread_http)}; query alone {ms(unread_sql)}"
+        )
 
         result = asyncio.run(messaging(writer, reader, tokens, args))
         wrk_result = result["wrk"]
@@ -358,37 +400,11 @@ def main() -> None:
             f"{result['all_delivered_seconds'] - args.duration:+.2f} s after wrk's end"
         )
         print(f"delivery to the other process at {args.rate:.0f} sends/s: {ms(result['open_latency'])}")
-
-        with psycopg2.connect(url) as conn, conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM chat_messages")
-            sent = cur.fetchone()[0] - args.small
-        conn.close()
-        grow = seed_messages(url, args.small + 1, args.large - sent, conversations)
-        sql(url, SET_MARKERS, {"unread": UNREAD_PER_CONVERSATION, "list_conversations": LIST_CONVERSATIONS})
-        with psycopg2.connect(url) as conn, conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM chat_messages")
-            total = cur.fetchone()[0]
-        conn.close()
-        print(f"grew to {total:,} messages in {grow:.1f} s")
-        large_http = list_latency(writer, tokens[LIST_USER], args.list_runs)
-        large_sql = query_only(url, LIST_USER, args.list_runs)
-        print(f"conversation list, {total:>9,} messages: HTTP {ms(large_http)}; query {ms(large_sql)}")
-        ratio = percentile(large_http, 50) / percentile(small_http, 50)
-        print(f"list p50 ratio {total:,} / {args.small:,} messages: {ratio:.2f}x (target <= 1.5x)")
-        sql(
-            url,
-            "UPDATE conversation_participants SET last_read_message_id = NULL WHERE user_id = %(u)s",
-            {"u": LIST_USER},
-        )
-        unread_http = list_latency(writer, tokens[LIST_USER], args.list_runs // 2)
-        per = total // conversations
-        print(
-            f"  same list, never-read user (~{per} unread per conversation, counted): HTTP {ms(unread_http)}"
-        )
     finally:
         for server in servers:
             server.stop()
-        pg.drop_database(server_url, name)
+        for name in names:
+            pg.drop_database(server_url, name)
 
 
 if __name__ == "__main__":
