@@ -22,6 +22,7 @@ from astegni.db import Database
 from astegni.errors import ServiceUnavailable
 from astegni.expiry import sweep_forever
 from astegni.http import RequestMiddleware, install_error_handlers
+from astegni.notifier import Notifier
 from astegni.schema import apply_schema
 from astegni.settings import DATA_DIR, Settings, get_settings
 
@@ -83,6 +84,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.schema_ready = False
     tasks = [asyncio.create_task(_prepare_database(app))]
     tasks.append(asyncio.create_task(sweep_forever(app)))
+    app.state.notifier = Notifier(dsn)  # post-commit NOTIFYs (session_request_endpoints)
+    tasks.append(asyncio.create_task(app.state.notifier.run()))
     app.state.realtime = realtime.Realtime(db)
     tasks.append(asyncio.create_task(app.state.realtime.run()))
     try:

@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from astegni.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
-from astegni.events import CHANNEL
 from astegni.idempotency import Answer, IdempotencyKey
 from astegni.principal import load_principal
 from astegni.queries import Queries, execute, fetch_all, fetch_one
@@ -95,7 +94,7 @@ def create(
     """POST /api/session-requests: one call of session_request_create (two more statements
     around it with an Idempotency-Key). 401 and 429 raise, rolling back the claim of the key, so
     a retry is not answered from them; every other answer is stored for replays. The caller
-    sends answer.event (notify) after the commit."""
+    sends answer.event once the transaction has committed (astegni/notifier.py)."""
     if idempotency is not None:
         replay = idempotency.claim(cur)
         if replay is not None:
@@ -115,11 +114,6 @@ def create(
     if idempotency is not None:
         idempotency.store(cur, answer)
     return answer
-
-
-def notify(cur: Any, event: str) -> None:
-    """Send a create's event; called in its own transaction once the create has committed."""
-    fetch_one(cur, queries.sr_notify, {"channel": CHANNEL, "payload": event})
 
 
 def _answer(row: dict[str, Any]) -> Answer:

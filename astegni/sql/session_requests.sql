@@ -13,10 +13,6 @@ SELECT outcome, request_id, conversation_id, message_id, created_at, timezone, r
        %(end_time)s::time, %(timezone)s, %(counter_offer_price)s::numeric,
        %(expiry_seconds)s::float8, %(rate_limit)s);
 
--- name: sr_notify
--- The create's message.created event, sent after its commit (see session_request_create).
-SELECT pg_notify(%(channel)s, %(payload)s);
-
 -- name: sr_claim_idempotency_key
 -- Claims (user, key) for this request. A concurrent retry with the same key waits here until
 -- the first transaction commits, then gets no row and reads the stored response. A key older

@@ -1,0 +1,78 @@
+"""The post-commit notifier of the create (astegni/notifier.py): batches arrive complete and in
+order, and a lost connection costs only its own batch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import select
+
+import psycopg2
+
+from astegni.events import CHANNEL
+from astegni.notifier import Notifier
+
+
+def _listener(db_url: str):
+    conn = psycopg2.connect(db_url)
+    conn.autocommit = True
+    conn.cursor().execute(f"LISTEN {CHANNEL}")
+    return conn
+
+
+def _received(conn, expected: int) -> list[str]:
+    payloads: list[str] = []
+    while len(payloads) < expected and select.select([conn], [], [], 5) != ([], [], []):
+        conn.poll()
+        while conn.notifies:
+            payloads.append(conn.notifies.pop(0).payload)
+    return payloads
+
+
+async def _with_notifier(db_url: str, work) -> None:
+    notifier = Notifier(db_url)
+    task = asyncio.create_task(notifier.run())
+    try:
+        await work(notifier)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def test_concurrent_sends_all_arrive_in_order(db_url):
+    listener = _listener(db_url)
+    payloads = [json.dumps({"n": i, "text": "x" * 1000}) for i in range(200)]
+
+    async def work(notifier: Notifier) -> None:
+        await asyncio.gather(*(notifier.send(p) for p in payloads))
+
+    try:
+        asyncio.run(_with_notifier(db_url, work))
+        assert _received(listener, len(payloads)) == payloads
+    finally:
+        listener.close()
+
+
+def test_a_lost_connection_is_reopened_for_the_next_batch(db_url):
+    listener = _listener(db_url)
+
+    async def work(notifier: Notifier) -> None:
+        await notifier.send("first")
+        admin = psycopg2.connect(db_url)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'astegni-notifier' AND datname = current_database()"
+            )
+            assert cur.fetchone()[0] is True
+        admin.close()
+        await notifier.send("lost")  # its batch fails on the dead connection: logged, not raised
+        await notifier.send("after")
+
+    try:
+        asyncio.run(_with_notifier(db_url, work))
+        received = _received(listener, 2)
+        assert received[0] == "first" and received[-1] == "after"
+    finally:
+        listener.close()
