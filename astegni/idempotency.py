@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,16 @@ from astegni.errors import Conflict, Unprocessable
 from astegni.queries import Queries, execute, fetch_one
 
 queries = Queries("session_requests.sql")
+HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    "description": "A retry with the same key and body gets the first response back (24 hours); "
+    "the same key with another body is a 422.",
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,26 @@ class IdempotencyKey:
     def of(cls, user_id: int, key: str, body: dict[str, Any]) -> IdempotencyKey:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return cls(user_id, key, hashlib.sha256(canonical.encode()).hexdigest())
+
+    @classmethod
+    def from_request(
+        cls, request: Any, user_id: int, dump_body: Callable[..., dict[str, Any]]
+    ) -> IdempotencyKey | None:
+        """The request's Idempotency-Key header (None without one); 422 when it is malformed."""
+        key = request.headers.get(HEADER)
+        if key is None:
+            return None
+        if not 1 <= len(key) <= MAX_KEY_LENGTH:
+            raise Unprocessable(
+                [
+                    {
+                        "type": "string_length",
+                        "loc": ["header", HEADER],
+                        "msg": f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters",
+                    }
+                ]
+            )
+        return cls.of(user_id, key, dump_body(mode="json"))
 
     def _params(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "key": self.key, "request_hash": self.request_hash}
