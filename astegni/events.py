@@ -16,11 +16,16 @@ CHANNEL = "astegni_events"
 MAX_INLINE_PAYLOAD = 7000
 
 
+def _json_default(value: Any) -> str:
+    # Timestamps as ISO 8601 (with the T), like every other JSON the API sends.
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def publish(cur: Any, event_type: str, user_ids: Iterable[int], data: dict[str, Any]) -> None:
     """Queue an event for every open socket of user_ids; it leaves when the transaction commits."""
     payload = json.dumps(
         {"type": event_type, "user_ids": sorted(set(user_ids)), "data": data},
-        default=str,
+        default=_json_default,
         separators=(",", ":"),
     )
     if len(payload.encode()) > MAX_INLINE_PAYLOAD:
