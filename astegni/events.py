@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 CHANNEL = "astegni_events"
@@ -16,8 +17,10 @@ CHANNEL = "astegni_events"
 MAX_INLINE_PAYLOAD = 7000
 
 
-def _json_default(value: Any) -> str:
-    # Timestamps as ISO 8601 (with the T), like every other JSON the API sends.
+def _json_default(value: Any) -> Any:
+    # As the API's own responses render them: timestamps ISO 8601, money a JSON number.
+    if isinstance(value, Decimal):
+        return float(value)
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
