@@ -426,3 +426,38 @@ def _normalise(data: Any) -> Any:
     if isinstance(data, str) and len(data) >= 20 and data[4] == "-" and data[10] == "T":
         return dt.datetime.fromisoformat(data)
     return data
+
+
+# ---------------------------------------------------------------------------- the spec's queries
+
+
+def test_the_specs_troubleshooting_queries_work_as_written(client, factory, db):
+    student, tutor = factory.student(), factory.tutor()
+    made = create(client, student, tutor)
+    package_id = tutor.extra["packages"][0]["id"]
+    pending = rows(
+        db, "SELECT * FROM requested_sessions WHERE requester_id = %s AND status = 'pending';", student.id
+    )
+    assert [r["id"] for r in pending] == [made["request_id"]]
+    conversations = rows(
+        db,
+        "SELECT c.* FROM conversations c JOIN conversation_participants cp ON c.id = cp.conversation_id"
+        " WHERE cp.user_id = %s;",
+        student.id,
+    )
+    assert [c["id"] for c in conversations] == [made["conversation_id"]]
+    duplicate = rows(
+        db,
+        "SELECT id, created_at FROM requested_sessions WHERE tutor_id = %s AND requester_id = %s"
+        " AND package_id = %s AND status = 'pending';",
+        tutor.role_ids["tutor"],
+        student.id,
+        package_id,
+    )
+    assert [d["id"] for d in duplicate] == [made["request_id"]]
+    everything = rows(
+        db,
+        "SELECT requester_id, tutor_id, package_id, status, created_at FROM requested_sessions"
+        " WHERE status = 'pending';",
+    )
+    assert [(r["requester_id"], r["package_id"]) for r in everything] == [(student.id, package_id)]
