@@ -127,3 +127,14 @@ def test_a_real_database_url_needs_a_strong_secret_key():
         with pytest.raises(ValidationError, match="SECRET_KEY"):
             Settings(database_url="postgresql://db.example/astegni", secret_key=secret)
     assert Settings(database_url="postgresql://db.example/astegni", secret_key=TEST_SECRET).secret_key
+
+
+def test_a_token_verified_once_is_refused_after_it_expires(client, factory, monkeypatch):
+    # Verified tokens are cached per process; the cache must not outlive the token's exp.
+    user = factory.student()
+    assert client.get("/api/me", headers=user.headers).status_code == 200
+    later = time.time() + 31 * 60
+    monkeypatch.setattr("astegni.security.time.time", lambda: later)
+    response = client.get("/api/me", headers=user.headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
