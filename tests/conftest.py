@@ -165,3 +165,9 @@ def live_server(db_url: str) -> Iterator[LiveServer]:
     server = LiveServer(db_url)
     yield server
     server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Playwright's sync API keeps an event loop running on the main thread for the rest of the
+    # session once it starts, and asyncio.run() refuses to start under it: browser tests go last.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
