@@ -25,15 +25,20 @@ Role = Literal["student", "parent", "tutor"]
 BAD_LOGIN = "Incorrect email or password"
 
 
-class RegisterIn(ApiModel):
+class AccountIn(ApiModel):
+    """The fields of a new account: a registration, or a child a parent creates."""
+
     email: EmailStr
     password: Password
     first_name: Name
     father_name: Name
     grandfather_name: Text(100) | None = None
     phone: Text(30) | None = None
-    roles: Annotated[list[Role], Field(min_length=1, max_length=3)]
     grade_level: Text(50) | None = None
+
+
+class RegisterIn(AccountIn):
+    roles: Annotated[list[Role], Field(min_length=1, max_length=3)]
 
     @field_validator("roles")
     @classmethod

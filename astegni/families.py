@@ -7,12 +7,12 @@ from typing import Any
 import psycopg2.errors
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from pydantic import EmailStr
 
+from astegni.accounts import AccountIn
 from astegni.db import constraint_name
 from astegni.deps import AppSettings, Db, TokenClaims
 from astegni.errors import Conflict, Forbidden
-from astegni.models import ApiModel, Name, Password, Text
+from astegni.models import Text
 from astegni.principal import load_principal
 from astegni.queries import Queries, fetch_all, fetch_one
 from astegni.security import Claims, hash_password
@@ -24,16 +24,9 @@ UNAUTHORIZED = {401: {"description": "Missing, invalid or expired token, or user
 NOT_A_PARENT = {403: {"description": "The caller does not hold the parent role"}}
 
 
-class ChildIn(ApiModel):
+class ChildIn(AccountIn):
     """A new student account, linked to the calling parent; the child logs in with these."""
 
-    email: EmailStr
-    password: Password
-    first_name: Name
-    father_name: Name
-    grandfather_name: Text(100) | None = None
-    phone: Text(30) | None = None
-    grade_level: Text(50) | None = None
     school: Text(200) | None = None
 
 
