@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,18 @@ class Query:
     name: str
     sql: str
 
-    @property
+    # Derived once: execute() runs on every request.
+    @cached_property
     def params(self) -> list[str]:
         return list(dict.fromkeys(_PARAM.findall(self.sql)))
 
+    @cached_property
     def prepare_sql(self) -> str:
         numbers = {name: i for i, name in enumerate(self.params, 1)}
         body = _PARAM.sub(lambda m: f"${numbers[m.group(1)]}", self.sql).replace("%%", "%")
         return f"PREPARE {self.name} AS {body}"
 
+    @cached_property
     def execute_sql(self) -> str:
         if not self.params:
             return f"EXECUTE {self.name}"
@@ -63,9 +67,9 @@ def execute(cur: Any, query: Query, params: dict[str, Any] | None = None) -> Non
         cur.execute(query.sql, params)
         return
     if query.name not in prepared:
-        cur.execute(query.prepare_sql())
+        cur.execute(query.prepare_sql)
         prepared.add(query.name)
-    cur.execute(query.execute_sql(), params or {})
+    cur.execute(query.execute_sql, params or {})
 
 
 def fetch_one(cur: Any, query: Query, params: dict[str, Any] | None = None) -> dict | None:

@@ -131,6 +131,9 @@ class Hub:
     def __len__(self) -> int:
         return sum(len(sockets) for sockets in self._by_user.values())
 
+    def __bool__(self) -> bool:
+        return bool(self._by_user)
+
 
 async def serve_socket(hub: Hub, socket: Socket, send_timeout: float) -> None:
     """Run one accepted socket until the client leaves or the server closes it: the writer, the
@@ -195,6 +198,7 @@ class Listener:
         deliver: Callable[[list[int], str], None],
         on_state: Callable[[bool, bool], None],
         *,
+        wanted: Callable[[], bool] = lambda: True,
         idle_probe_seconds: float = 15.0,
         purge_seconds: float = 60.0,
         keep_events_seconds: float = 300.0,
@@ -203,6 +207,9 @@ class Listener:
         self.loop = loop
         self.deliver = deliver
         self.on_state = on_state  # (listening, after_a_loss)
+        # False while this process has no open socket: every process receives every event, and
+        # decoding them for nobody cost a tenth of the CPU of a busy request path.
+        self.wanted = wanted
         self.idle_probe_seconds = idle_probe_seconds
         self.purge_seconds = purge_seconds
         self.keep_events_seconds = keep_events_seconds
@@ -268,8 +275,10 @@ class Listener:
                 with conn.cursor() as cur:
                     cur.execute("SELECT 1")
             conn.poll()
-            while conn.notifies:
-                self._handle(conn, conn.notifies.pop(0).payload)
+            notifies, conn.notifies[:] = list(conn.notifies), []
+            if notifies and self.wanted():
+                for notify in notifies:
+                    self._handle(conn, notify.payload)
             if time.monotonic() >= next_purge:
                 self._purge(conn)
                 next_purge = time.monotonic() + self.purge_seconds
@@ -335,7 +344,9 @@ class Realtime:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        self._listener = Listener(self.db.dsn, loop, self.hub.dispatch, self._on_listener_state)
+        self._listener = Listener(
+            self.db.dsn, loop, self.hub.dispatch, self._on_listener_state, wanted=self.hub.__bool__
+        )
         self._listener.start()
         self._close_on_exit_signals(loop)
         try:

@@ -217,15 +217,15 @@ def query_latency(urls: list[str], user_id: int, runs: int, batch: int = 25) -> 
     try:
         for conn in conns:
             with conn.cursor() as cur:
-                cur.execute(query.prepare_sql())
+                cur.execute(query.prepare_sql)
                 for _ in range(20):
-                    cur.execute(query.execute_sql(), params)
+                    cur.execute(query.execute_sql, params)
         while len(timings[0]) < runs:
             for conn, series in zip(conns, timings, strict=True):
                 with conn.cursor() as cur:
                     for _ in range(batch):
                         started = time.perf_counter()
-                        cur.execute(query.execute_sql(), params)
+                        cur.execute(query.execute_sql, params)
                         cur.fetchall()
                         series.append(time.perf_counter() - started)
     finally:
