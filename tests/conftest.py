@@ -46,10 +46,8 @@ def template_db(pg_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def db_url(pg_url: str, template_db: str) -> Iterator[str]:
-    name = pg.new_name()
-    url = pg.create_database(pg_url, name, template=template_db)
-    yield url
-    pg.drop_database(pg_url, name)
+    with pg.scratch_database(pg_url, template_db) as url:
+        yield url
 
 
 def make_settings(db_url: str, **overrides) -> Settings:

@@ -7,8 +7,10 @@ astegni_test_*, and only those that this run made are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
@@ -57,6 +59,17 @@ def create_database(url: str, name: str, template: str | None = None) -> str:
     finally:
         conn.close()
     return with_database(url, name)
+
+
+@contextlib.contextmanager
+def scratch_database(url: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the server at url (a clone of template), dropped afterwards."""
+    name = new_name()
+    database_url = create_database(url, name, template=template)
+    try:
+        yield database_url
+    finally:
+        drop_database(url, name)
 
 
 def drop_database(url: str, name: str) -> None:

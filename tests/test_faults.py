@@ -27,7 +27,7 @@ from websockets.sync.client import connect
 from bench.faults.load import Load, lost_or_doubled, register
 from tests import pg
 from tests.conftest import LiveServer, make_settings, wait_ready
-from tests.test_database_faults import ThrowawayServer
+from tests.throwaway_pg import ThrowawayServer
 
 pytestmark = pytest.mark.slow
 RECOVERY_SECONDS = 5.0

@@ -23,10 +23,8 @@ WAIT = 15  # seconds to wait for an expected frame
 
 @pytest.fixture(scope="module")
 def shared_db(pg_url: str, template_db: str) -> Iterator[str]:
-    name = pg.new_name()
-    url = pg.create_database(pg_url, name, template=template_db)
-    yield url
-    pg.drop_database(pg_url, name)
+    with pg.scratch_database(pg_url, template_db) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -62,10 +62,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def browser_db_url(pg_url: str, template_db: str) -> Iterator[str]:
     """One database for the browser session: every test makes its own users, so they share it."""
-    name = pg.new_name()
-    url = pg.create_database(pg_url, name, template=template_db)
-    yield url
-    pg.drop_database(pg_url, name)
+    with pg.scratch_database(pg_url, template_db) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
