@@ -122,6 +122,7 @@ class LiveServer:
 
     def __init__(self, db_url: str, **env: str) -> None:
         self.port = free_port()
+        self.workers = int(env.get("WORKERS", "1"))
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"astegni-live-{self.port}.log"
         self._log = self.log_path.open("wb")
@@ -135,17 +136,24 @@ class LiveServer:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 30) -> None:
+        """Until every worker is ready. Each new connection may land on any worker, and one still
+        applying its start-up answers 503: with several workers, ask many times in a row."""
+        needed = 1 if self.workers == 1 else 15 * self.workers
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        streak = 0
+        while streak < needed:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited:\n{self.log_path.read_text()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server not ready:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
+                response = httpx.get(f"{self.url}/readyz", headers={"Connection": "close"}, timeout=1)
+                ready = response.status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"server not ready:\n{self.log_path.read_text()}")
+                ready = False
+            streak = streak + 1 if ready else 0
+            if not ready:
+                time.sleep(0.1)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -68,17 +67,6 @@ def established_per_process(pids: list[int], port: int) -> dict[int, int]:
     return counts
 
 
-def settle(server: LiveServer, answers: int = 30) -> None:
-    """Every worker ready: /readyz answers 200 many times in a row (a worker still applying its
-    start-up answers 503, and each connection may land on either worker)."""
-    deadline = time.monotonic() + 30
-    streak = 0
-    while streak < answers:
-        assert time.monotonic() < deadline, "workers not ready"
-        ok = httpx.get(f"{server.url}/readyz", headers={"Connection": "close"}, timeout=5).status_code == 200
-        streak = streak + 1 if ok else 0
-
-
 @pytest.fixture(scope="module")
 def shared_db(pg_url: str, template_db: str) -> Iterator[str]:
     with pg.scratch_database(pg_url, template_db) as url:
@@ -95,8 +83,6 @@ def cluster(shared_db: str) -> Iterator[tuple[LiveServer, LiveServer]]:
         a.stop()
         raise
     try:
-        settle(a)
-        settle(b)
         assert len(workers_of(a)) == 2
         yield a, b
     finally:
