@@ -337,6 +337,7 @@ class Realtime:
         self.hub = Hub()
         self._listening = asyncio.Event()
         self._listener: Listener | None = None
+        self._exiting = False
 
     @property
     def listening(self) -> bool:
@@ -380,10 +381,23 @@ class Realtime:
                 continue
 
             def handler(signum: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
-                loop.call_soon_threadsafe(self.hub.close_all, CLOSE_GOING_AWAY, "server shutting down")
-                previous(signum, frame)
+                if self._exiting:  # a second signal: no more waiting
+                    previous(signum, frame)
+                    return
+                self._exiting = True
+                loop.call_soon_threadsafe(lambda: loop.create_task(self._close_then(previous, signum, frame)))
 
             signal.signal(sig, handler)
+
+    async def _close_then(self, previous: Callable[..., Any], signum: int, frame: Any) -> None:
+        # uvicorn's handler only asks its server to exit; passing the signal on once our close
+        # frames are out (at most ~2 s) keeps it from racing them with its own 1012.
+        self.hub.close_all(CLOSE_GOING_AWAY, "server shutting down")
+        for _ in range(40):
+            if not self.hub:
+                break
+            await asyncio.sleep(0.05)
+        previous(signum, frame)
 
     async def heartbeat(self) -> None:
         """Ping every socket (a dead or stalled one fills its queue or times out its send), and
