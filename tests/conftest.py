@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -164,6 +165,26 @@ class LiveServer:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+
+
+@contextlib.contextmanager
+def live_servers(db_url: str, *envs: dict[str, str]) -> Iterator[list[LiveServer]]:
+    """Several `python app.py` on one database (one per env), all stopped afterwards."""
+    servers: list[LiveServer] = []
+    try:
+        for env in envs:
+            servers.append(LiveServer(db_url, **env))
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_db(pg_url: str, template_db: str) -> Iterator[str]:
+    """One database for a module whose tests share slow-to-start servers."""
+    with pg.scratch_database(pg_url, template_db) as url:
+        yield url
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from astegni.schema import apply_schema
-from tests import pg
 from tests.conftest import LiveServer, make_settings, wait_ready
 from tests.factories import PASSWORD
 from tests.throwaway_pg import ThrowawayServer
@@ -32,19 +31,13 @@ def own_server(tmp_path_factory) -> Iterator[ThrowawayServer]:
 
 @pytest.fixture
 def own_db_url(own_server: ThrowawayServer) -> Iterator[str]:
-    if not own_server.running:  # a failed test may have left it stopped
-        own_server.start()
-    name = pg.new_name()
-    url = pg.create_database(own_server.url, name)
-    conn = psycopg2.connect(url)
-    try:
-        apply_schema(conn)
-    finally:
-        conn.close()
-    yield url
-    if not own_server.running:
-        own_server.start()
-    pg.drop_database(own_server.url, name)
+    with own_server.database() as url:
+        conn = psycopg2.connect(url)
+        try:
+            apply_schema(conn)
+        finally:
+            conn.close()
+        yield url
 
 
 @contextlib.contextmanager

@@ -25,7 +25,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from bench.faults.load import Load, lost_or_doubled, register
-from tests import pg
 from tests.conftest import LiveServer, make_settings, wait_ready
 from tests.throwaway_pg import ThrowawayServer
 
@@ -43,14 +42,8 @@ def own_server(tmp_path_factory) -> Iterator[ThrowawayServer]:
 @pytest.fixture
 def own_db_url(own_server: ThrowawayServer) -> Iterator[str]:
     """An empty database on the throwaway server (the app applies the schema itself)."""
-    if not own_server.running:
-        own_server.start()
-    name = pg.new_name()
-    url = pg.create_database(own_server.url, name)
-    yield url
-    if not own_server.running:
-        own_server.start()
-    pg.drop_database(own_server.url, name)
+    with own_server.database() as url:
+        yield url
 
 
 def query(db_url: str, sql: str, *params) -> list[tuple]:

@@ -20,8 +20,7 @@ import psycopg2
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests import pg
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, live_servers
 
 pytestmark = pytest.mark.slow
 RATE_PER_MINUTE = 50
@@ -68,26 +67,11 @@ def established_per_process(pids: list[int], port: int) -> dict[int, int]:
 
 
 @pytest.fixture(scope="module")
-def shared_db(pg_url: str, template_db: str) -> Iterator[str]:
-    with pg.scratch_database(pg_url, template_db) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def cluster(shared_db: str) -> Iterator[tuple[LiveServer, LiveServer]]:
     env = {"REQUEST_RATE_PER_MINUTE": str(RATE_PER_MINUTE)}
-    a = LiveServer(shared_db, WORKERS="2", **env)
-    try:
-        b = LiveServer(shared_db, **env)
-    except BaseException:
-        a.stop()
-        raise
-    try:
+    with live_servers(shared_db, env | {"WORKERS": "2"}, env) as (a, b):
         assert len(workers_of(a)) == 2
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 def sql(db_url: str, query: str, *params) -> list[tuple]:

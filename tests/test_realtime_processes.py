@@ -14,31 +14,17 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests import pg
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, live_servers
 
 _emails = itertools.count(1)
 WAIT = 15  # seconds to wait for an expected frame
 
 
 @pytest.fixture(scope="module")
-def shared_db(pg_url: str, template_db: str) -> Iterator[str]:
-    with pg.scratch_database(pg_url, template_db) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def servers(shared_db: str) -> Iterator[tuple[LiveServer, LiveServer]]:
     """Two server processes sharing one database (module-wide: starting them is the slow part)."""
-    a = LiveServer(shared_db)
-    try:
-        b = LiveServer(shared_db)
-    except BaseException:
-        a.stop()
-        raise
-    yield a, b
-    a.stop()
-    b.stop()
+    with live_servers(shared_db, {}, {}) as (a, b):
+        yield a, b
 
 
 class User:

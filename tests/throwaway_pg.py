@@ -5,10 +5,13 @@ Never the shared test server or the machine's: those serve other tests at the sa
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from astegni.settings import DATA_DIR
+from tests import pg
 
 
 class ThrowawayServer:
@@ -42,3 +45,17 @@ class ThrowawayServer:
         if self.running:
             self.stop()
         self.server.cleanup()  # removes the data directory
+
+    @contextlib.contextmanager
+    def database(self) -> Iterator[str]:
+        """An empty database here, dropped afterwards (restarting the server a test left down)."""
+        if not self.running:
+            self.start()
+        name = pg.new_name()
+        url = pg.create_database(self.url, name)
+        try:
+            yield url
+        finally:
+            if not self.running:
+                self.start()
+            pg.drop_database(self.url, name)
