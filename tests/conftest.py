@@ -21,6 +21,7 @@ from astegni.schema import apply_schema
 from astegni.settings import Settings
 from tests import pg
 from tests.factories import Factory
+from tests.throwaway_pg import ThrowawayServer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -185,6 +186,14 @@ def shared_db(pg_url: str, template_db: str) -> Iterator[str]:
     """One database for a module whose tests share slow-to-start servers."""
     with pg.scratch_database(pg_url, template_db) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayServer]:
+    """A PostgreSQL of the module's own, which its fault tests may stop and restart."""
+    server = ThrowawayServer(tmp_path_factory.mktemp("own-pg") / "pg")
+    yield server
+    server.close()
 
 
 @pytest.fixture

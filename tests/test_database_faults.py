@@ -22,13 +22,6 @@ from tests.factories import PASSWORD
 from tests.throwaway_pg import ThrowawayServer
 
 
-@pytest.fixture(scope="module")
-def own_server(tmp_path_factory) -> Iterator[ThrowawayServer]:
-    server = ThrowawayServer(tmp_path_factory.mktemp("faults") / "pg")
-    yield server
-    server.close()
-
-
 @pytest.fixture
 def own_db_url(own_server: ThrowawayServer) -> Iterator[str]:
     with own_server.database() as url:

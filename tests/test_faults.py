@@ -32,13 +32,6 @@ pytestmark = pytest.mark.slow
 RECOVERY_SECONDS = 5.0
 
 
-@pytest.fixture(scope="module")
-def own_server(tmp_path_factory) -> Iterator[ThrowawayServer]:
-    server = ThrowawayServer(tmp_path_factory.mktemp("faults7") / "pg")
-    yield server
-    server.close()
-
-
 @pytest.fixture
 def own_db_url(own_server: ThrowawayServer) -> Iterator[str]:
     """An empty database on the throwaway server (the app applies the schema itself)."""

@@ -42,6 +42,7 @@ from astegni.queries import Queries
 from astegni.schema import apply_schema
 from astegni.security import issue_tokens
 from astegni.settings import Settings
+from bench.serving import free_port, wait_ready
 from tests import pg
 
 HERE = Path(__file__).resolve().parent
@@ -149,17 +150,7 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "app.py"], cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(self.log.read_text())
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(self.log.read_text())
+        wait_ready(self.base, self.process, self.log)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -167,17 +158,6 @@ class Server:
             self.process.wait(20)
         except subprocess.TimeoutExpired:
             self.process.kill()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# ---------------------------------------------------------------------------- measurements
 
 
 def list_latency(targets: list[tuple[Server, str]], runs: int, batch: int = 25) -> list[list[float]]:

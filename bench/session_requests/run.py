@@ -30,12 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import psycopg2
 
 from astegni.schema import apply_schema
 from astegni.security import hash_password, issue_tokens
 from astegni.settings import Settings
+from bench.serving import free_port, wait_ready
 from tests import pg
 
 HERE = Path(__file__).resolve().parent
@@ -365,31 +365,6 @@ def report(args: argparse.Namespace, app: dict, bench: dict) -> None:
         f"p99 {bench['p99_ms']:6.1f} ms   failed {bench['failed']}   rows {bench['rows']}"
     )
     print(f"  ratio app/pgbench: {ratio:.2f}   (target >= 0.6; p99 target < 100 ms)")
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(base: str, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"server exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    sys.exit(f"server not ready:\n{log.read_text()}")
 
 
 if __name__ == "__main__":
