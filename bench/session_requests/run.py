@@ -41,6 +41,8 @@ from tests import pg
 HERE = Path(__file__).resolve().parent
 PROJECT_DIR = HERE.parent.parent
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+# The Debian package that brings each load tool.
+PACKAGES = {"wrk": "wrk", "pgbench": "postgresql"}
 EXPIRY_SECONDS = 7 * 86400
 RATE_LIMIT = Settings(database_url="postgresql://x", secret_key=SECRET).request_rate_per_minute
 
@@ -115,7 +117,7 @@ def main() -> int:
     args = parser.parse_args()
     for tool in ("wrk", "pgbench"):
         if shutil.which(tool) is None:
-            sys.exit(f"{tool} not found (Debian: apt-get install {tool})")
+            sys.exit(f"{tool} not found (Debian: apt-get install {PACKAGES[tool]})")
 
     server_url = os.environ.get("BENCH_DATABASE_URL") or pg.server_url()
     name = pg.new_name("astegni_bench")
