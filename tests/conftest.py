@@ -135,7 +135,11 @@ class LiveServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # no caller holds it yet to stop it
+            raise
 
     def wait_ready(self, timeout: float = 30) -> None:
         """Until every worker is ready. Each new connection may land on any worker, and one still
