@@ -284,11 +284,15 @@ async def run(args: argparse.Namespace, server: LiveServer, students: list[dict]
     print(f"{soak.sockets_open} WebSockets open on workers {pids}")
     seconds = args.minutes * 60
     warmup = seconds / 10
+    started = time.monotonic()
     traffic = asyncio.create_task(soak.traffic(args.rate, seconds, args.concurrency))
-    await asyncio.sleep(warmup)
-    rss_warm = await steady_rss(pids)
+    # One sample per tenth of the run: a plateau and a leak can end at the same figure.
+    timeline = []
+    for tenth in range(1, 11):
+        await asyncio.sleep(max(0.0, started + tenth * warmup - time.monotonic()))
+        timeline.append(await steady_rss(pids))
     await traffic
-    rss_end = await steady_rss(pids)
+    rss_warm, rss_end = timeline[0], await steady_rss(pids)
     soak.stop.set()
     await asyncio.gather(*sockets, return_exceptions=True)
 
@@ -319,6 +323,7 @@ async def run(args: argparse.Namespace, server: LiveServer, students: list[dict]
             f"  pid {pid}: {rss_start[pid] / 1024:.1f} -> {rss_warm[pid] / 1024:.1f} -> "
             f"{rss_end[pid] / 1024:.1f} ({growth:+.1%})"
         )
+        print("    each tenth: " + " ".join(f"{sample[pid] / 1024:.1f}" for sample in timeline))
     return 1 if errors or grown else 0
 
 
