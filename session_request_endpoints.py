@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from astegni import session_requests as sr
-from astegni.deps import AppSettings, Db, TokenClaims
+from astegni.deps import AppSettings, Db, Statements, TokenClaims
 from astegni.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKey
 from astegni.request_models import INT_MAX, CancelIn, RespondIn, SessionRequestIn, Status
 
@@ -65,19 +65,23 @@ async def create_session_request(
     body: SessionRequestIn,
     claims: TokenClaims,
     db: Db,
+    statements: Statements,
     settings: AppSettings,
 ) -> JSONResponse:
     timezone = body.timezone or settings.default_timezone
     body.check_dates_not_past(timezone)
-    key = IdempotencyKey.from_request(request, claims.user_id, body.model_dump)
-    answer = await db.run(
-        sr.create,
+    params = sr.create_params(
         claims,
         body.db_params(timezone),
-        key,
         settings.request_rate_per_minute,
         settings.request_expiry_days * 86400,
     )
+    key = IdempotencyKey.from_request(request, claims.user_id, body.model_dump)
+    if key is None:
+        # One statement, its own transaction: run on the event loop, no thread hop.
+        answer = sr.answer(await statements.fetch_one(sr.queries.sr_create, params))
+    else:
+        answer = await db.run(sr.create, params, key)
     if answer.event is not None:
         # Sent once the create has committed (astegni/notifier.py says why); never raises.
         await request.app.state.notifier.send(answer.event)

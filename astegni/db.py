@@ -66,6 +66,26 @@ def is_unavailable(exc: BaseException) -> bool:
     return type(exc) is psycopg2.DatabaseError and not exc.pgcode
 
 
+def connection_options(statement_timeout_ms: int, application_name: str) -> dict[str, Any]:
+    """psycopg2.connect() arguments shared by every connection that serves requests."""
+    return {
+        "application_name": application_name,
+        "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
+        "connection_factory": Connection,
+        "cursor_factory": Cursor,
+    }
+
+
+def as_unavailable(exc: BaseException, broken: bool) -> ServiceUnavailable | None:
+    """The 503 that exc stands for when it says the database is out of reach or too slow."""
+    if isinstance(exc, psycopg2.errors.QueryCanceled):
+        return ServiceUnavailable("Database timed out", retry_after=1)
+    if broken or is_unavailable(exc):
+        log.warning("database unavailable: %s", str(exc).strip())
+        return ServiceUnavailable("Database unavailable", retry_after=2)
+    return None
+
+
 class Database:
     def __init__(
         self,
@@ -82,10 +102,7 @@ class Database:
         self.wait_seconds = wait_seconds
         self._connect_kwargs = {
             "connect_timeout": connect_timeout,
-            "application_name": application_name,
-            "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
-            "connection_factory": Connection,
-            "cursor_factory": Cursor,
+            **connection_options(statement_timeout_ms, application_name),
         }
         self._idle: collections.deque[Connection] = collections.deque()
         self._lock = threading.Lock()
@@ -206,11 +223,9 @@ class Database:
                 if transient and not committing and attempt == 1:
                     log.info("retrying on a fresh connection after: %s", str(exc).strip())
                     continue
-                if isinstance(exc, psycopg2.errors.QueryCanceled):
-                    raise ServiceUnavailable("Database timed out", retry_after=1) from exc
-                if broken or is_unavailable(exc):
-                    log.warning("database unavailable: %s", str(exc).strip())
-                    raise ServiceUnavailable("Database unavailable", retry_after=2) from exc
+                unavailable = as_unavailable(exc, broken)
+                if unavailable is not None:
+                    raise unavailable from exc
                 raise
             finally:
                 self._give_back(conn, broken)
@@ -229,13 +244,7 @@ class Database:
         Waits at most `wait_seconds` for a pool slot, then answers 503 with Retry-After.
         """
         slots = self._slots()
-        if slots.locked():
-            try:
-                await asyncio.wait_for(slots.acquire(), self.wait_seconds)
-            except TimeoutError:
-                raise ServiceUnavailable("Server busy, try again", retry_after=1) from None
-        else:
-            await slots.acquire()  # a free slot: returns without suspending
+        await acquire_slot(slots, self.wait_seconds)
         try:
             return await anyio.to_thread.run_sync(self.call, fn, *args, limiter=self._limiter)
         finally:
@@ -247,6 +256,17 @@ class Database:
             return True
         except ServiceUnavailable:
             return False
+
+
+async def acquire_slot(slots: asyncio.Semaphore, wait_seconds: float) -> None:
+    """Take a pool slot, waiting at most wait_seconds; then 503 with Retry-After."""
+    if not slots.locked():
+        await slots.acquire()  # a free slot: returns without suspending, and without wait_for's task
+        return
+    try:
+        await asyncio.wait_for(slots.acquire(), wait_seconds)
+    except TimeoutError:
+        raise ServiceUnavailable("Server busy, try again", retry_after=1) from None
 
 
 def constraint_name(exc: psycopg2.Error) -> str | None:

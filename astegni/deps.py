@@ -8,6 +8,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
+from astegni.async_pg import StatementPool
 from astegni.db import Database
 from astegni.errors import Forbidden, ServiceUnavailable, Unauthorized
 from astegni.principal import Principal, load_principal
@@ -20,10 +21,19 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/api/login", auto_error=False)
 # These are `async def` although they do not await: FastAPI runs a sync dependency on the
 # threadpool, a hop that cost a third of the create endpoint's throughput (PERF_NOTES).
 async def get_db(conn: HTTPConnection) -> Database:
+    _check_ready(conn)
+    return conn.app.state.db
+
+
+async def get_statements(conn: HTTPConnection) -> StatementPool:
+    _check_ready(conn)
+    return conn.app.state.statements
+
+
+def _check_ready(conn: HTTPConnection) -> None:
     # Until the schema is applied at start-up, queries would fail on missing tables (a 500).
     if not getattr(conn.app.state, "schema_ready", True):
         raise ServiceUnavailable("Starting up, try again", retry_after=1)
-    return conn.app.state.db
 
 
 async def get_app_settings(conn: HTTPConnection) -> Settings:
@@ -31,6 +41,7 @@ async def get_app_settings(conn: HTTPConnection) -> Settings:
 
 
 Db = Annotated[Database, Depends(get_db)]
+Statements = Annotated[StatementPool, Depends(get_statements)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 # A row id in the path. The bound keeps values PostgreSQL's integer cannot hold a 422 rather than
 # a DataError (a 500) at the first query.
@@ -45,8 +56,9 @@ async def current_claims(
     if not token:
         raise Unauthorized("Not authenticated")
     claims = decode_token(settings, token)
-    claimed_user = request.query_params.get("user_id")
-    # Older clients send user_id in the query string; it may only name the caller.
+    # Older clients send user_id in the query string; it may only name the caller. (Most requests
+    # have no query string, and parsing none saves ~1% of the create's CPU.)
+    claimed_user = request.query_params.get("user_id") if request.scope["query_string"] else None
     if claimed_user is not None and claimed_user != str(claims.user_id):
         raise Forbidden("user_id does not match the authenticated user")
     return claims

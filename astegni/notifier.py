@@ -21,9 +21,7 @@ import contextlib
 import logging
 from typing import Any
 
-import psycopg2
-import psycopg2.extensions
-
+from astegni.async_pg import connect, wait
 from astegni.events import CHANNEL
 
 log = logging.getLogger("astegni.notifier")
@@ -67,7 +65,7 @@ class Notifier:
                 conn = await self._connection()
                 with conn.cursor() as cur:
                     cur.execute(_NOTIFY, (self.channel, [payload for payload, _ in batch]))
-                    await _wait(conn)
+                    await wait(conn)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -79,8 +77,7 @@ class Notifier:
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg2.connect(self.dsn, async_=True, application_name="astegni-notifier")
-            await _wait(self._conn)
+            self._conn = await connect(self.dsn, application_name="astegni-notifier")
         return self._conn
 
     def _close(self) -> None:
@@ -88,33 +85,3 @@ class Notifier:
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
-
-
-async def _wait(conn: Any) -> None:
-    """Drive an async-mode psycopg2 connection until its current operation completes."""
-    loop = asyncio.get_running_loop()
-    while True:
-        state = conn.poll()
-        if state == psycopg2.extensions.POLL_OK:
-            return
-        ready = loop.create_future()
-        fd = conn.fileno()
-        if state == psycopg2.extensions.POLL_READ:
-            loop.add_reader(fd, _resolve, ready)
-            try:
-                await ready
-            finally:
-                loop.remove_reader(fd)
-        elif state == psycopg2.extensions.POLL_WRITE:
-            loop.add_writer(fd, _resolve, ready)
-            try:
-                await ready
-            finally:
-                loop.remove_writer(fd)
-        else:
-            raise psycopg2.OperationalError(f"unexpected poll state {state}")
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

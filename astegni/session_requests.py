@@ -83,40 +83,34 @@ def duplicate_detail(request_id: int, created_at: dt.datetime, timezone: str) ->
 # ---------------------------------------------------------------------------- create
 
 
-def create(
-    cur: Any,
-    claims: Claims,
-    params: dict[str, Any],
-    idempotency: IdempotencyKey | None,
-    rate_limit: int,
-    expiry_seconds: float,
-) -> Answer:
-    """POST /api/session-requests: one call of session_request_create (two more statements
-    around it with an Idempotency-Key). 401 and 429 raise, rolling back the claim of the key, so
-    a retry is not answered from them; every other answer is stored for replays. The caller
-    sends answer.event once the transaction has committed (astegni/notifier.py)."""
-    if idempotency is not None:
-        replay = idempotency.claim(cur)
-        if replay is not None:
-            return replay
-    row = fetch_one(
-        cur,
-        queries.sr_create,
-        params
-        | {
-            "user_id": claims.user_id,
-            "role": claims.role,
-            "rate_limit": rate_limit,
-            "expiry_seconds": expiry_seconds,
-        },
-    )
-    answer = _answer(row)
-    if idempotency is not None:
-        idempotency.store(cur, answer)
-    return answer
+def create_params(
+    claims: Claims, params: dict[str, Any], rate_limit: int, expiry_seconds: float
+) -> dict[str, Any]:
+    """The parameters of queries.sr_create: the body's, the caller's and the settings'."""
+    return params | {
+        "user_id": claims.user_id,
+        "role": claims.role,
+        "rate_limit": rate_limit,
+        "expiry_seconds": expiry_seconds,
+    }
 
 
-def _answer(row: dict[str, Any]) -> Answer:
+def create(cur: Any, params: dict[str, Any], idempotency: IdempotencyKey) -> Answer:
+    """POST /api/session-requests with an Idempotency-Key: the claim of the key, the one call of
+    session_request_create, and the answer stored for replays. 401 and 429 raise, rolling back
+    the claim, so that a retry is not answered from them. Without a key the endpoint runs the
+    call alone, on the event loop (astegni/async_pg.py), and hands its row to answer()."""
+    replay = idempotency.claim(cur)
+    if replay is not None:
+        return replay
+    result = answer(fetch_one(cur, queries.sr_create, params))
+    idempotency.store(cur, result)
+    return result
+
+
+def answer(row: dict[str, Any]) -> Answer:
+    """The response to a create, from session_request_create's row. Its event is for the caller
+    to send once the transaction has committed (astegni/notifier.py)."""
     outcome = row["outcome"]
     if outcome == "created":
         return Answer(

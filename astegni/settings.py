@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # 16, not 8: the create is bound by PostgreSQL's commit flushes, and more commits in flight
     # share them (make bench: ~400 req/s with 8, ~720 with 16 on two cores).
     db_pool_size: int = Field(default=16, ge=1, le=200)
+    # Async connections per process for single-statement writes on the event loop
+    # (astegni/async_pg.py): the create of a session request without an Idempotency-Key.
+    db_statement_pool_size: int = Field(default=16, ge=1, le=200)
     db_pool_wait_seconds: float = Field(default=2.0, gt=0)
     db_connect_timeout_seconds: int = Field(default=5, ge=1)
     db_statement_timeout_ms: int = Field(default=5000, ge=100)

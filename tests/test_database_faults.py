@@ -60,6 +60,16 @@ def in_parallel(count: int, call) -> list:
         return list(pool.map(lambda _: call(), range(count)))
 
 
+# A valid create body for a tutor and package that do not exist: 404 from the database.
+UNKNOWN_PACKAGE = {
+    "tutor_id": 999999,
+    "package_id": 999999,
+    "days": ["Monday"],
+    "start_time": "09:00",
+    "end_time": "10:00",
+}
+
+
 def wait_until(predicate, what: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -79,11 +89,16 @@ def test_a_restart_costs_no_request(own_server, own_db_url, mode):
         assert {r.status_code for r in in_parallel(8, lambda: client.get("/api/me", headers=headers))} == {
             200
         }
+        # And the event loop's connections, which serve creates without an Idempotency-Key.
+        assert client.post("/api/session-requests", json=UNKNOWN_PACKAGE, headers=headers).status_code == 404
         own_server.stop(mode)
         own_server.start()
         # The first request meets a dead connection, drops its idle siblings and retries on a
         # fresh one: the restart is invisible.
         assert client.get("/api/me", headers=headers).status_code == 200
+        # A create is never retried (its statement may have committed), but its idle connection
+        # is seen to be dead before use and replaced.
+        assert client.post("/api/session-requests", json=UNKNOWN_PACKAGE, headers=headers).status_code == 404
         statuses = in_parallel(12, lambda: client.get("/api/my-roles", headers=headers).status_code)
         assert set(statuses) == {200}
         switched = client.post("/api/switch-role", json={"role": "parent"}, headers=headers)
@@ -100,6 +115,7 @@ def test_while_the_database_is_down_the_api_is_503_and_health_stays_200(own_serv
         for response in (
             client.get("/api/me", headers=headers),
             client.get("/api/parent/children", headers=headers),
+            client.post("/api/session-requests", json=UNKNOWN_PACKAGE, headers=headers),
             client.post("/api/login", json={"email": "a@example.com", "password": PASSWORD}),
             client.post(
                 "/api/register",

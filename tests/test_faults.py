@@ -182,7 +182,7 @@ def _lock_waiters(db_url: str) -> int:
     rows = query(
         db_url,
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND application_name = 'astegni' AND wait_event_type = 'Lock'",
+        " AND application_name IN ('astegni', 'astegni-statements') AND wait_event_type = 'Lock'",
     )
     return rows[0][0]
 
@@ -267,6 +267,10 @@ def test_a_thousand_failing_requests_leak_no_connection(db_url):
         states = backends(db_url)
         assert len(states) <= 4 and set(states) == {"idle"}
         assert pool_db.idle_count() == len(states)  # every connection opened is back in the pool
+        # The creates without an Idempotency-Key ran on the event loop's pool: the same holds.
+        statements = backends(db_url, "astegni-statements")
+        assert statements and set(statements) == {"idle"}
+        assert client.app.state.statements.idle_count() == len(statements)
         assert client.get("/api/me", headers=student).status_code == 200
 
 

@@ -1,0 +1,190 @@
+"""Async-mode psycopg2 connections driven by the asyncio event loop, and a pool of them for
+single statements.
+
+Database.run costs each request a hop to a worker thread and back, and the threads' fight for
+the GIL; on the hottest write, a session request created without an Idempotency-Key, that was
+as much Python CPU as everything else the request does. That create is one statement (a call of
+session_request_create), and an async-mode connection is in autocommit, so the statement is its
+own transaction: it can run on the event loop itself. Work of more than one statement keeps to
+Database.run and its transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import select
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+
+from astegni.db import acquire_slot, as_unavailable, connection_options, is_broken
+from astegni.errors import ServiceUnavailable
+from astegni.queries import Query
+
+log = logging.getLogger("astegni.db")
+
+
+async def wait(conn: Any) -> None:
+    """Drive an async-mode psycopg2 connection until its current operation completes."""
+    loop = asyncio.get_running_loop()
+    while True:
+        state = conn.poll()
+        if state == psycopg2.extensions.POLL_OK:
+            return
+        if state == psycopg2.extensions.POLL_READ:
+            watch, unwatch = loop.add_reader, loop.remove_reader
+        elif state == psycopg2.extensions.POLL_WRITE:
+            watch, unwatch = loop.add_writer, loop.remove_writer
+        else:
+            raise psycopg2.OperationalError(f"unexpected poll state {state}")
+        ready = loop.create_future()
+        fd = conn.fileno()
+        watch(fd, _resolve, ready)
+        try:
+            await ready
+        finally:
+            unwatch(fd)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def connect(dsn: str, **kwargs: Any) -> Any:
+    conn = psycopg2.connect(dsn, async_=True, **kwargs)
+    try:
+        await wait(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class StatementPool:
+    """Up to `size` async-mode connections, each running one statement at a time.
+
+    The same contract as Database.run: a request waits at most `wait_seconds` for a connection
+    (then 503 + Retry-After), losing the database or a statement timeout is a 503, never a 500,
+    and statements are server-side prepared once per connection. Unlike Database.run it never
+    retries: a statement in autocommit may have committed when its connection broke. A
+    connection that died while idle (a PostgreSQL restart) is noticed before use and replaced.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        size: int = 8,
+        wait_seconds: float = 2.0,
+        connect_timeout: float = 5.0,
+        statement_timeout_ms: int = 5000,
+        application_name: str = "astegni-statements",
+    ) -> None:
+        self.dsn = dsn
+        self.size = size
+        self.wait_seconds = wait_seconds
+        self.connect_timeout = connect_timeout
+        self._connect_kwargs = connection_options(statement_timeout_ms, application_name)
+        # PostgreSQL ends a slow statement itself; this bounds the wait for a server that went
+        # silent (a dead host sends no error), after which the connection is dropped.
+        self.reply_timeout = statement_timeout_ms / 1000 + connect_timeout
+        self._idle: list[Any] = []
+        self._slots: asyncio.Semaphore | None = None
+        self._closed = False
+
+    async def fetch_one(self, query: Query, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Run query (one statement, its own transaction) and return its first row."""
+        if self._slots is None:  # made on first use, inside the event loop that serves the app
+            self._slots = asyncio.Semaphore(self.size)
+        await acquire_slot(self._slots, self.wait_seconds)
+        try:
+            conn = await self._take()
+            try:
+                async with asyncio.timeout(self.reply_timeout):
+                    row = await _fetch_one(conn, query, params)
+            except TimeoutError as exc:
+                conn.close()
+                log.warning("no reply from PostgreSQL in %.0fs", self.reply_timeout)
+                raise ServiceUnavailable("Database timed out", retry_after=1) from exc
+            except BaseException as exc:
+                broken = self._fail(conn, exc)
+                unavailable = as_unavailable(exc, broken)
+                if unavailable is not None:
+                    raise unavailable from exc
+                raise
+            self._give_back(conn)
+            return row
+        finally:
+            self._slots.release()
+
+    async def _take(self) -> Any:
+        while self._idle:
+            conn = self._idle.pop()
+            if _alive(conn):
+                return conn
+            conn.close()
+        try:
+            # libpq's connect_timeout bounds blocking connects only.
+            async with asyncio.timeout(self.connect_timeout):
+                return await connect(self.dsn, **self._connect_kwargs)
+        except (psycopg2.OperationalError, TimeoutError) as exc:
+            log.warning("cannot connect to PostgreSQL: %s", str(exc).strip())
+            raise ServiceUnavailable("Database unavailable", retry_after=2) from exc
+
+    def _give_back(self, conn: Any) -> None:
+        if self._closed:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def _fail(self, conn: Any, exc: BaseException) -> bool:
+        """Put conn back after exc if it can serve again; True when the database is lost."""
+        if isinstance(exc, psycopg2.Error):
+            if not is_broken(exc, conn):
+                # Failed in the server (an error, a timeout): an autocommit connection is ready
+                # for the next statement.
+                self._give_back(conn)
+                return False
+            conn.close()
+            self.close_idle()  # their server is probably gone too
+            return True
+        # Anything else (a cancelled await) may have left a statement in flight on conn.
+        conn.close()
+        return False
+
+    def close_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def idle_count(self) -> int:
+        return len(self._idle)
+
+    def close(self) -> None:
+        self._closed = True
+        self.close_idle()
+
+
+async def _fetch_one(conn: Any, query: Query, params: dict[str, Any]) -> dict[str, Any] | None:
+    with conn.cursor() as cur:
+        if query.name not in conn.prepared:
+            cur.execute(query.prepare_sql)
+            await wait(conn)
+            conn.prepared.add(query.name)
+        cur.execute(query.execute_sql, params)
+        await wait(conn)
+        return cur.fetchone()
+
+
+def _alive(conn: Any) -> bool:
+    """False when an idle connection is closed or has something to read: with no statement in
+    flight, that is the server saying goodbye (a restart's FATAL, or EOF)."""
+    if conn.closed:
+        return False
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    return not readable
