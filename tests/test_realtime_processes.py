@@ -105,6 +105,16 @@ def test_bad_token_is_refused_by_a_live_server(servers):
         assert close_code(ws) == 4401
 
 
+def test_a_live_server_declines_permessage_deflate(servers):
+    """Offered by the client (websockets does by default), refused by the server: its zlib state
+    per socket was the soak's memory growth (app.py)."""
+    a, _ = servers
+    with ExitStack() as stack:
+        ws = open_socket(stack, a, User(a))
+        assert ws.request.headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
 def test_listener_reconnects_after_losing_its_connection(servers, shared_db):
     """PostgreSQL ends the listener's session (as in a restart): open sockets are closed with 1012
     so their clients catch up, and a new socket receives events again."""
