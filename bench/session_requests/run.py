@@ -10,8 +10,9 @@
    connections: every request is a different (student, package) pair, so nearly all succeed.
 3. Stops the server, empties the tables the run wrote, and runs pgbench at the same
    concurrency sending what the endpoint sends per request: the one prepared
-   session_request_create call in its transaction, then the NOTIFY of its event after the commit
-   (the server's LISTEN connections are gone by then, so PostgreSQL delivers to nobody).
+   session_request_create call (autocommit), then the NOTIFY of its event after the commit (the
+   server's LISTEN connections are gone by then, so PostgreSQL delivers to nobody). Both walk
+   the (student, package) pairs in the same order.
 4. Prints requests/s, p50, p99, non-2xx counts for both, and the ratio app/pgbench; then drops its
    database.
 """
@@ -77,23 +78,23 @@ WRITTEN = (
     "conversations, rate_limit_counters, idempotency_keys, realtime_events, enrolled_students"
 )
 
-# What the endpoint sends, as pgbench sends it: the create transaction as psycopg2 sends it
-# (BEGIN, the same call as sr_create in astegni/sql/session_requests.sql with the values the wrk
-# script sends, COMMIT), then the NOTIFY of its event as astegni/notifier.py sends it (autocommit;
-# here a batch of one, the notifier's worst case). Each transaction picks a random (student,
-# package) pair in the first half of the pair space, which the app's warm-up (second half) leaves
-# untouched; the rare collisions answer 409.
-PGBENCH_SCRIPT = """\\set k random(0, {pairs})
+# What the endpoint sends, as pgbench sends it: the one statement (autocommit, as on the app's
+# async connections; the same call as sr_create in astegni/sql/session_requests.sql with the
+# values the wrk script sends), then the NOTIFY of its event as astegni/notifier.py sends it
+# (here a batch of one, the notifier's worst case). Pairs are walked in the order create.lua walks
+# them (n counts each client's transactions; pgbench keeps a client's variables between them), so
+# both runs write the same rows: a new conversation for a student's first package of a tutor, the
+# existing one for that tutor's other packages.
+PGBENCH_SCRIPT = """\\set k :client_id + :n * {clients}
+\\set n :n + 1
 \\set student 1 + :k % {students}
 \\set package 1 + (:k / {students} + (:student - 1) * {packages}) % {all_packages}
 \\set tutor 1 + (:package - 1) / {packages}
-BEGIN;
 SELECT coalesce(event, '') AS event
   FROM session_request_create(:student, 'student', :tutor, :package, NULL,
        'I would like to book sessions', 'recurring', '{{Monday,Wednesday}}'::text[], '{{}}'::date[],
        '14:00'::time, '16:00'::time, 'Africa/Addis_Ababa', 150.00::numeric, {expiry}::float8, {rate})
 \\gset
-END;
 SELECT pg_notify('astegni_events', payload) FROM unnest(ARRAY[:event]::text[]) AS payload;
 """
 
@@ -290,10 +291,9 @@ def start_profiler(pid: int, args: argparse.Namespace) -> subprocess.Popen:
 
 def run_pgbench(url: str, args: argparse.Namespace, workdir: Path) -> dict:
     script = workdir / "create.sql"
-    pairs = args.students * args.tutors * args.packages
     script.write_text(
         PGBENCH_SCRIPT.format(
-            pairs=pairs // 2 - 1,
+            clients=args.connections,
             students=args.students,
             packages=args.packages,
             all_packages=args.tutors * args.packages,
@@ -309,6 +309,8 @@ def run_pgbench(url: str, args: argparse.Namespace, workdir: Path) -> dict:
             "-n",
             "-M",
             "prepared",
+            "-D",
+            "n=0",
             "-c",
             str(args.connections),
             "-j",
