@@ -292,28 +292,37 @@ CREATE TABLE IF NOT EXISTS schema_state (
 -- the caller's transaction; the Python side is astegni/session_requests.py.
 
 -- The one direct conversation of a pair of users, found or created, both users participants
--- (astegni/conversations.py and session_request_create both call this: one source). DO UPDATE,
--- not DO NOTHING, so that RETURNING yields the id even when a concurrent transaction created the
--- row after this statement's snapshot was taken.
+-- (astegni/conversations.py and session_request_create both call this: one source). Looked up
+-- first: most calls find it, and a lookup writes nothing, where the upsert this used to be
+-- (ON CONFLICT DO UPDATE, to get RETURNING) wrote a new version of the row every time. The
+-- UNIQUE pair key still decides a race: an INSERT that meets a row committed after this
+-- statement's snapshot does nothing, and the next lookup (a new snapshot) finds that row.
 CREATE OR REPLACE FUNCTION direct_conversation_get_or_create(
     p_creator_id integer, p_user_a integer, p_user_b integer)
 RETURNS TABLE (conversation_id integer, created boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
-    RETURN QUERY
-    WITH conv AS (
+    FOR attempt IN 1..3 LOOP
+        SELECT c.id, false INTO conversation_id, created
+          FROM conversations c
+         WHERE c.direct_user_low = least(p_user_a, p_user_b)
+           AND c.direct_user_high = greatest(p_user_a, p_user_b);
+        EXIT WHEN FOUND;
         INSERT INTO conversations AS c (type, created_by_user_id, direct_user_low, direct_user_high)
         VALUES ('direct', p_creator_id, least(p_user_a, p_user_b), greatest(p_user_a, p_user_b))
-        ON CONFLICT (direct_user_low, direct_user_high)
-        DO UPDATE SET direct_user_low = EXCLUDED.direct_user_low
-        RETURNING c.id, (c.xmax = 0) AS created
-    ), members AS (
-        INSERT INTO conversation_participants (conversation_id, user_id)
-        SELECT conv.id, member FROM conv, unnest(ARRAY[p_user_a, p_user_b]) AS member
-        ON CONFLICT (conversation_id, user_id) WHERE duplicate_of_id IS NULL DO NOTHING
-    )
-    SELECT conv.id, conv.created FROM conv;
+        ON CONFLICT (direct_user_low, direct_user_high) DO NOTHING
+        RETURNING c.id, true INTO conversation_id, created;
+        EXIT WHEN FOUND;
+        IF attempt = 3 THEN  -- created and deleted again under us, twice over
+            RAISE EXCEPTION 'direct conversation kept changing under concurrent updates'
+                USING ERRCODE = 'serialization_failure';
+        END IF;
+    END LOOP;
+    INSERT INTO conversation_participants (conversation_id, user_id)
+    SELECT conversation_id, member FROM unnest(ARRAY[p_user_a, p_user_b]) AS member
+    ON CONFLICT (conversation_id, user_id) WHERE duplicate_of_id IS NULL DO NOTHING;
+    RETURN NEXT;
 END $$;
 
 -- A chat message as the API shows it: the SQL twin of astegni.chat_format.message_json (a test
@@ -619,17 +628,6 @@ BEGIN
     -- a pending row committed by a concurrent transaction, the SELECT after it sees that row.
     -- Should that row have left 'pending' in between, the loop simply tries again.
     FOR attempt IN 1..5 LOOP
-        -- No request is pending past its expiry, even before the sweep has run.
-        FOR v_old IN
-            UPDATE requested_sessions s SET status = 'expired', updated_at = now()
-             WHERE s.requester_id = p_user_id AND s.requested_to_id = v_student
-               AND s.tutor_id = p_tutor_id AND s.package_id = p_package_id
-               AND s.status = 'pending' AND s.expires_at <= now()
-            RETURNING s.*
-        LOOP
-            PERFORM session_request_changed(v_old, 'pending', NULL, 'Expired without a response');
-        END LOOP;
-
         INSERT INTO requested_sessions AS s (
             tutor_id, package_id, requester_id, requester_type, requested_to_id, message,
             schedule_type, days, specific_dates, start_time, end_time, timezone,
@@ -653,6 +651,19 @@ BEGIN
             RETURN NEXT;
             RETURN;
         END IF;
+
+        -- The pending row is past its expiry, and the sweep has not reached it yet: no request
+        -- is pending past its expiry, so it expires now and frees the slot. (Done here rather
+        -- than before the INSERT: most creates meet no pending row at all.)
+        FOR v_old IN
+            UPDATE requested_sessions s SET status = 'expired', updated_at = now()
+             WHERE s.requester_id = p_user_id AND s.requested_to_id = v_student
+               AND s.tutor_id = p_tutor_id AND s.package_id = p_package_id
+               AND s.status = 'pending' AND s.expires_at <= now()
+            RETURNING s.*
+        LOOP
+            PERFORM session_request_changed(v_old, 'pending', NULL, 'Expired without a response');
+        END LOOP;
         IF attempt = 5 THEN
             RAISE EXCEPTION 'session request key kept changing under concurrent updates'
                 USING ERRCODE = 'serialization_failure';
