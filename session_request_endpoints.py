@@ -2,7 +2,8 @@
 detail, accept/reject, and my-students.
 
 Handlers take the token's claims (no database work) and hand everything else to one
-transaction (astegni/session_requests.py), so each request is one thread hop.
+transaction (astegni/session_requests.py), so each request is one thread hop; a create without
+an Idempotency-Key is one statement and takes none (astegni/async_pg.py).
 """
 
 from __future__ import annotations
