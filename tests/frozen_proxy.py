@@ -7,17 +7,23 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+
+from psycopg2.extensions import make_dsn, parse_dsn
 
 
 class FrozenProxy:
     def __init__(self, target_url: str) -> None:
-        parts = urlsplit(target_url)
-        self._target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        target = parse_dsn(target_url)
+        host, port = target.get("host") or "127.0.0.1", int(target.get("port") or 5432)
+        # The embedded server listens on a Unix socket only (host is its directory).
+        self._target: tuple[int, Any] = (
+            (socket.AF_UNIX, f"{host}/.s.PGSQL.{port}")
+            if host.startswith("/")
+            else (socket.AF_INET, (host, port))
+        )
         self._listener = socket.create_server(("127.0.0.1", 0))
-        port = self._listener.getsockname()[1]
-        netloc = f"{parts.username}@127.0.0.1:{port}" if parts.username else f"127.0.0.1:{port}"
-        self.url = urlunsplit(parts._replace(netloc=netloc))
+        self.url = make_dsn(target_url, host="127.0.0.1", port=self._listener.getsockname()[1])
         self.frozen = threading.Event()
         self._sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
@@ -26,7 +32,9 @@ class FrozenProxy:
         with contextlib.suppress(OSError):
             while True:
                 client, _ = self._listener.accept()
-                upstream = socket.create_connection(self._target)
+                family, address = self._target
+                upstream = socket.socket(family, socket.SOCK_STREAM)
+                upstream.connect(address)
                 self._sockets += [client, upstream]
                 for source, sink in ((client, upstream), (upstream, client)):
                     threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
