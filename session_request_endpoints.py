@@ -79,10 +79,9 @@ async def create_session_request(
     )
     key = IdempotencyKey.from_request(request, claims.user_id, body.model_dump)
     if key is None:
-        # One statement, its own transaction: run on the event loop, no thread hop.
-        answer = sr.answer(await statements.fetch_one(sr.queries.sr_create, params))
+        answer = await sr.create(statements, params)
     else:
-        answer = await db.run(sr.create, params, key)
+        answer = await db.run(sr.create_idempotent, params, key)
     if answer.event is not None:
         # Sent once the create has committed (astegni/notifier.py says why); never raises.
         await request.app.state.notifier.send(answer.event)

@@ -4,7 +4,8 @@ Database work is synchronous psycopg2 code. An async endpoint hands a whole unit
 `Database.run`, which takes a pool slot on the event loop (waiting briefly, then 503), runs the
 function in a worker thread inside one transaction, and returns its result: one thread hop per
 request. Connections broken by a PostgreSQL restart are discarded and the work is retried once
-on a fresh connection when it had not reached COMMIT.
+on a fresh connection when it had not reached COMMIT. (A write that is one statement can skip
+the thread altogether: astegni/async_pg.py.)
 """
 
 from __future__ import annotations

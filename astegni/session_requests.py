@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from astegni.async_pg import StatementPool
 from astegni.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from astegni.idempotency import Answer, IdempotencyKey
 from astegni.principal import load_principal
@@ -95,22 +96,28 @@ def create_params(
     }
 
 
-def create(cur: Any, params: dict[str, Any], idempotency: IdempotencyKey) -> Answer:
-    """POST /api/session-requests with an Idempotency-Key: the claim of the key, the one call of
-    session_request_create, and the answer stored for replays. 401 and 429 raise, rolling back
-    the claim, so that a retry is not answered from them. Without a key the endpoint runs the
-    call alone, on the event loop (astegni/async_pg.py), and hands its row to answer()."""
+async def create(statements: StatementPool, params: dict[str, Any]) -> Answer:
+    """POST /api/session-requests without an Idempotency-Key: the one call of
+    session_request_create, a statement that is its own transaction, run on the event loop
+    (astegni/async_pg.py). The caller sends answer.event (astegni/notifier.py)."""
+    return _answer(await statements.fetch_one(queries.sr_create, params))
+
+
+def create_idempotent(cur: Any, params: dict[str, Any], idempotency: IdempotencyKey) -> Answer:
+    """POST /api/session-requests with an Idempotency-Key, for Database.run: the claim of the
+    key, the same call, and the answer stored for replays, in one transaction. 401 and 429 raise,
+    rolling back the claim, so that a retry is not answered from them."""
     replay = idempotency.claim(cur)
     if replay is not None:
         return replay
-    result = answer(fetch_one(cur, queries.sr_create, params))
-    idempotency.store(cur, result)
-    return result
+    answer = _answer(fetch_one(cur, queries.sr_create, params))
+    idempotency.store(cur, answer)
+    return answer
 
 
-def answer(row: dict[str, Any]) -> Answer:
+def _answer(row: dict[str, Any]) -> Answer:
     """The response to a create, from session_request_create's row. Its event is for the caller
-    to send once the transaction has committed (astegni/notifier.py)."""
+    to send once the create has committed (astegni/notifier.py)."""
     outcome = row["outcome"]
     if outcome == "created":
         return Answer(

@@ -21,8 +21,6 @@ from tests.frozen_proxy import frozen_proxy
 APP_NAME = "astegni-statements-test"
 SLEEP = Query("test_sleep", "SELECT pg_backend_pid() AS pid, true AS slept FROM pg_sleep(%(seconds)s)")
 DIVIDE = Query("test_divide", "SELECT 1 / %(divisor)s AS quotient")
-
-
 LAST_QUERY = "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
 
 
@@ -69,7 +67,9 @@ def test_rows_come_back_as_dicts_and_a_statement_is_prepared_once_per_connection
     async def work():
         first = await statements.fetch_one(SLEEP, {"seconds": 0})
         second = await statements.fetch_one(SLEEP, {"seconds": 0})
-        assert second["pid"] == first["pid"]  # the same connection, back from the idle list
+        # The same connection, back from the idle list; a second PREPARE on it would have failed
+        # ("prepared statement already exists").
+        assert second["pid"] == first["pid"]
         assert backends(db_url) == [(first["pid"], "idle")]
         # The last statement it ran was an EXECUTE of the statement it prepared.
         assert admin(db_url, LAST_QUERY) == [("EXECUTE test_sleep (0)",)]

@@ -283,13 +283,13 @@ async def run(args: argparse.Namespace, server: LiveServer, students: list[dict]
         await asyncio.sleep(0.1)
     print(f"{soak.sockets_open} WebSockets open on workers {pids}")
     seconds = args.minutes * 60
-    warmup = seconds / 10
+    tenth = seconds / 10  # the first is the warm-up
     started = time.monotonic()
     traffic = asyncio.create_task(soak.traffic(args.rate, seconds, args.concurrency))
     # One sample per tenth of the run: a plateau and a leak can end at the same figure.
     timeline = []
-    for tenth in range(1, 11):
-        await asyncio.sleep(max(0.0, started + tenth * warmup - time.monotonic()))
+    for n in range(1, 11):
+        await asyncio.sleep(max(0.0, started + n * tenth - time.monotonic()))
         timeline.append(await steady_rss(pids))
     await traffic
     rss_warm, rss_end = timeline[0], await steady_rss(pids)
