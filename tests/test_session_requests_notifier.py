@@ -9,6 +9,7 @@ import select
 
 import psycopg2
 
+from astegni.async_pg import wait
 from astegni.events import CHANNEL
 from astegni.notifier import Notifier
 
@@ -76,3 +77,16 @@ def test_a_lost_connection_is_reopened_for_the_next_batch(db_url):
         assert received[0] == "first" and received[-1] == "after"
     finally:
         listener.close()
+
+
+def test_notifies_commit_without_waiting_for_the_wal_flush(db_url):
+    # A NOTIFY's commit holds the global notify lock; waiting for the flush there would make
+    # every notifying process queue behind the disk (astegni/notifier.py).
+    async def work(notifier: Notifier) -> None:
+        await notifier.send("warm")  # opens the connection
+        with notifier._conn.cursor() as cur:
+            cur.execute("SHOW synchronous_commit")
+            await wait(notifier._conn)
+            assert cur.fetchone() == ("off",)
+
+    asyncio.run(_with_notifier(db_url, work))

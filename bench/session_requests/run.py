@@ -12,7 +12,8 @@
    concurrency sending what the endpoint sends per request: the one prepared
    session_request_create call (autocommit), then the NOTIFY of its event after the commit (the
    server's LISTEN connections are gone by then, so PostgreSQL delivers to nobody). Both walk
-   the (student, package) pairs in the same order.
+   the (student, package) pairs in the same order. Each warms up first on pairs of its own, then
+   ANALYZEs the tables it writes, as autovacuum would have on a live database.
 4. Prints requests/s, p50, p99, non-2xx counts for both, and the ratio app/pgbench; then drops its
    database.
 """
@@ -81,11 +82,12 @@ WRITTEN = (
 # What the endpoint sends, as pgbench sends it: the one statement (autocommit, as on the app's
 # async connections; the same call as sr_create in astegni/sql/session_requests.sql with the
 # values the wrk script sends), then the NOTIFY of its event as astegni/notifier.py sends it
-# (here a batch of one, the notifier's worst case). Pairs are walked in the order create.lua walks
-# them (n counts each client's transactions; pgbench keeps a client's variables between them), so
-# both runs write the same rows: a new conversation for a student's first package of a tutor, the
-# existing one for that tutor's other packages.
-PGBENCH_SCRIPT = """\\set k :client_id + :n * {clients}
+# (here a batch of one, the notifier's worst case; committed without waiting for the WAL flush,
+# as the notifier's connection does). Pairs are walked in the order create.lua walks them (n
+# counts each client's transactions, pgbench keeps a client's variables between them; off is the
+# offset in the pair space, as create.lua's), so both runs write the same rows: a new conversation
+# for a student's first package of a tutor, the existing one for that tutor's other packages.
+PGBENCH_SCRIPT = """\\set k :off + :client_id + :n * {clients}
 \\set n :n + 1
 \\set student 1 + :k % {students}
 \\set package 1 + (:k / {students} + (:student - 1) * {packages}) % {all_packages}
@@ -95,7 +97,8 @@ SELECT coalesce(event, '') AS event
        'I would like to book sessions', 'recurring', '{{Monday,Wednesday}}'::text[], '{{}}'::date[],
        '14:00'::time, '16:00'::time, 'Africa/Addis_Ababa', 150.00::numeric, {expiry}::float8, {rate})
 \\gset
-SELECT pg_notify('astegni_events', payload) FROM unnest(ARRAY[:event]::text[]) AS payload;
+SELECT pg_notify('astegni_events', payload)
+  FROM unnest(ARRAY[:event]::text[]) AS payload, set_config('synchronous_commit', 'off', true);
 """
 
 
@@ -170,13 +173,29 @@ def seed(url: str, args: argparse.Namespace) -> None:
     )
 
 
+def pair_count(args: argparse.Namespace) -> int:
+    """The (student, package) pairs of the seed, which both load generators walk."""
+    return args.students * args.tutors * args.packages
+
+
 def empty_written_tables(url: str) -> None:
+    _run(url, f"TRUNCATE {WRITTEN} CASCADE")
+
+
+def analyze_written_tables(url: str) -> None:
+    """Called after each warm-up, as autovacuum would have done on a live database. Without it
+    every connection keeps the plans it made while these tables were empty (sequential scans,
+    foreign-key checks included) and a create costs ~2.5x the PostgreSQL time; ANALYZE
+    invalidates them."""
+    _run(url, f"ANALYZE {WRITTEN}")
+
+
+def _run(url: str, statement: str) -> None:
     conn = psycopg2.connect(url)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(f"TRUNCATE {WRITTEN} CASCADE")
-            cur.execute("VACUUM ANALYZE")
+            cur.execute(statement)
     finally:
         conn.close()
 
@@ -221,15 +240,17 @@ def run_app(url: str, args: argparse.Namespace, workdir: Path) -> dict:
                 issue_tokens(settings, i, "student")["access_token"] for i in range(1, args.students + 1)
             )
         )
-        pairs = args.students * args.tutors * args.packages
         lua_args = [str(tokens), str(args.students), str(args.packages), str(args.tutors * args.packages)]
         # Warm-up pairs come from the far end of the pair space, the measured run from the start.
-        wrk(base, args, [*lua_args, str(pairs // 2), str(args.threads)], args.warmup)
+        wrk(base, args, [*lua_args, str(pair_count(args) // 2), str(args.threads)], args.warmup)
+        analyze_written_tables(url)
         # Rows written by the measured run only (no TRUNCATE here: the live server's background
         # DELETEs would deadlock with it).
         before = count_rows(url)
         profiler = start_profiler(server.pid, args) if args.profile else None
+        cpu_before = cpu_seconds(server.pid)
         result = wrk(base, args, [*lua_args, "0", str(args.threads)], args.duration)
+        result["cpu_seconds"] = cpu_seconds(server.pid) - cpu_before
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(60)
@@ -244,6 +265,24 @@ def run_app(url: str, args: argparse.Namespace, workdir: Path) -> dict:
             server.kill()
             server.wait()
         log.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (the uvicorn workers), from /proc:
+    a figure that, unlike requests/s, does not depend on what else the machine is doing."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        proc = Path(f"/proc/{pending.pop()}")
+        try:
+            # Fields 14 and 15 (utime, stime) counted after the ")" that ends the command name.
+            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for children in proc.glob("task/*/children"):
+                pending.extend(int(child) for child in children.read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended in between
+    return total
 
 
 def wrk(base: str, args: argparse.Namespace, lua_args: list[str], duration: int) -> dict:
@@ -303,7 +342,7 @@ def run_pgbench(url: str, args: argparse.Namespace, workdir: Path) -> dict:
     )
     log_prefix = workdir / "pgbench"
 
-    def pgbench(duration: int, log: bool) -> str:
+    def pgbench(duration: int, offset: int, log: bool) -> str:
         command = [
             "pgbench",
             "-n",
@@ -311,6 +350,8 @@ def run_pgbench(url: str, args: argparse.Namespace, workdir: Path) -> dict:
             "prepared",
             "-D",
             "n=0",
+            "-D",
+            f"off={offset}",
             "-c",
             str(args.connections),
             "-j",
@@ -324,9 +365,13 @@ def run_pgbench(url: str, args: argparse.Namespace, workdir: Path) -> dict:
         ]
         return subprocess.run(command, capture_output=True, text=True, check=True, cwd=workdir).stdout
 
-    pgbench(args.warmup, log=False)
-    empty_written_tables(url)
-    output = pgbench(args.duration, log=True)
+    # As for the app: warm-up pairs from the far end of the pair space, the measured run from the
+    # start, and only the measured run's rows counted.
+    pgbench(args.warmup, pair_count(args) // 2, log=False)
+    analyze_written_tables(url)
+    before = count_rows(url)
+    output = pgbench(args.duration, 0, log=True)
+    after = count_rows(url)
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output).group(1))
     failed = int(re.search(r"number of failed transactions: (\d+)", output).group(1))
     latencies = sorted(
@@ -339,7 +384,7 @@ def run_pgbench(url: str, args: argparse.Namespace, workdir: Path) -> dict:
         "failed": failed,
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
-        "rows": count_rows(url),
+        "rows": {table: after[table] - before[table] for table in after},
     }
 
 
@@ -364,6 +409,11 @@ def report(args: argparse.Namespace, app: dict, bench: dict) -> None:
         f"p99 {app['p99_ms']:6.1f} ms   non-2xx {app['non2xx']}   socket errors {app['socket_errors']}"
     )
     print(f"                  statuses {{{statuses}}}   rows {app['rows']}")
+    requests = app["rps"] * app["seconds"]
+    print(
+        f"                  server CPU {app['cpu_seconds'] / app['seconds']:.2f} cores, "
+        f"{1000 * app['cpu_seconds'] / requests:.2f} ms per request"
+    )
     print(
         f"  pgbench:        {bench['tps']:8.0f} transactions/s   p50 {bench['p50_ms']:6.1f} ms   "
         f"p99 {bench['p99_ms']:6.1f} ms   failed {bench['failed']}   rows {bench['rows']}"
