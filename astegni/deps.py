@@ -8,7 +8,6 @@ from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
-from astegni.async_pg import StatementPool
 from astegni.db import Database
 from astegni.errors import Forbidden, ServiceUnavailable, Unauthorized
 from astegni.principal import Principal, load_principal
@@ -21,16 +20,11 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/api/login", auto_error=False)
 # These are `async def` although they do not await: FastAPI runs a sync dependency on the
 # threadpool, a hop that cost a third of the create endpoint's throughput (PERF_NOTES).
 async def get_db(conn: HTTPConnection) -> Database:
-    _check_ready(conn)
+    check_ready(conn)
     return conn.app.state.db
 
 
-async def get_statements(conn: HTTPConnection) -> StatementPool:
-    _check_ready(conn)
-    return conn.app.state.statements
-
-
-def _check_ready(conn: HTTPConnection) -> None:
+def check_ready(conn: HTTPConnection) -> None:
     # Until the schema is applied at start-up, queries would fail on missing tables (a 500).
     if not getattr(conn.app.state, "schema_ready", True):
         raise ServiceUnavailable("Starting up, try again", retry_after=1)
@@ -41,21 +35,29 @@ async def get_app_settings(conn: HTTPConnection) -> Settings:
 
 
 Db = Annotated[Database, Depends(get_db)]
-Statements = Annotated[StatementPool, Depends(get_statements)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 # A row id in the path. The bound keeps values PostgreSQL's integer cannot hold a 422 rather than
 # a DataError (a 500) at the first query.
 PathId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
-async def current_claims(
-    request: Request, settings: AppSettings, token: Annotated[str | None, Depends(_bearer)]
-) -> Claims:
+async def current_claims(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Claims:
     """The verified access token. No database work: handlers on hot paths load the caller
     inside their own transaction (load_principal) to save a round trip."""
+    return verify_token(request, token)
+
+
+def bearer_claims(request: Request) -> Claims:
+    """What TokenClaims resolves to, for a route that reads its Authorization header by hand
+    (POST /api/session-requests: session_request_endpoints says why)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return verify_token(request, token if scheme.lower() == "bearer" else None)
+
+
+def verify_token(request: Request, token: str | None) -> Claims:
     if not token:
         raise Unauthorized("Not authenticated")
-    claims = decode_token(settings, token)
+    claims = decode_token(request.app.state.settings, token)
     # Older clients send user_id in the query string; it may only name the caller. (Most requests
     # have no query string, and parsing none saves ~1% of the create's CPU.)
     claimed_user = request.query_params.get("user_id") if request.scope["query_string"] else None

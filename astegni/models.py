@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from email.message import Message
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
 
 
 def contains_nul(value: Any) -> bool:
@@ -36,3 +38,33 @@ def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as 
 
 Name = Text(100, 1)
 Password = Text(128, 8)
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse_body(model: type[Body], raw: bytes, content_type: str | None) -> Body:
+    """A JSON body validated in one pass from its bytes, with the 422 FastAPI gives for a
+    declared body parameter (errors located under "body"), for a route that reads its body by
+    hand: FastAPI parses the JSON to Python objects first and then validates those, twice the
+    work."""
+    if not raw:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+    if content_type and not _is_json(content_type):
+        error = {"type": "content_type", "loc": ("body",), "msg": "The body must be JSON (application/json)"}
+        raise RequestValidationError([error])
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+def _is_json(content_type: str) -> bool:
+    # As FastAPI decides whether a body is JSON: application/json or application/*+json.
+    message = Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )

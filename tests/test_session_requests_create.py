@@ -4,6 +4,7 @@ it writes, validation, parents and children, idempotency keys and the rate limit
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from zoneinfo import ZoneInfo
 
@@ -378,6 +379,56 @@ def test_invalid_bodies_are_422_with_a_clear_message(client, factory, db, overri
     assert response.status_code == 422, response.text
     assert fragment in response.text
     assert counts(db)["requested_sessions"] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "error"),
+    [
+        (b"", "application/json", {"type": "missing", "loc": ["body"], "msg": "Field required"}),
+        (b'{"tutor_id": 1,', "application/json", {"type": "json_invalid", "loc": ["body"]}),
+        (b"[1, 2]", "application/json", {"type": "model_type", "loc": ["body"]}),
+        (b'{"tutor_id": 1}', "text/plain", {"type": "content_type", "loc": ["body"]}),
+        (b'{"package_id": 1}', "application/json", {"type": "missing", "loc": ["body", "tutor_id"]}),
+    ],
+)
+def test_bodies_that_are_not_a_request_object_are_422(client, factory, db, content, content_type, error):
+    # The route reads its body by hand (session_request_endpoints): the same 422 as elsewhere.
+    student = factory.student()
+    headers = student.headers | {"content-type": content_type}
+    response = client.post(URL, content=content, headers=headers)
+    assert response.status_code == 422, response.text
+    (detail,) = [item for item in response.json()["detail"] if item["loc"] == error["loc"]]
+    assert set(detail) == {"type", "loc", "msg"}  # never the input back
+    assert detail.items() >= error.items()
+    assert counts(db)["requested_sessions"] == 0
+
+
+def test_a_json_content_type_with_parameters_or_a_suffix_is_json(client, factory):
+    student, tutor = factory.student(), factory.tutor(packages=3)
+    content_types = ("application/json; charset=utf-8", "application/merge-patch+json", None)
+    for package, content_type in enumerate(content_types):
+        headers = student.headers | ({"content-type": content_type} if content_type else {})
+        response = client.post(URL, content=json.dumps(request_body(tutor, package)), headers=headers)
+        assert response.status_code == 200, (content_type, response.text)
+
+
+def test_the_token_is_checked_before_the_body(client):
+    # No token and no valid body: 401, as for every route whose dependencies FastAPI resolves.
+    response = client.post(URL, content=b"{", headers={"content-type": "application/json"})
+    assert response.status_code == 401
+    other_scheme = client.post(URL, content=b"{}", headers={"Authorization": "Basic dXNlcjpwdw=="})
+    assert other_scheme.status_code == 401
+
+
+def test_openapi_still_declares_the_body_token_and_key(client):
+    operation = client.get("/openapi.json").json()["paths"]["/api/session-requests"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert operation["requestBody"]["required"] is True
+    assert {"tutor_id", "package_id"} <= set(schema["required"])
+    assert schema["properties"]["message"]["anyOf"][0]["maxLength"] == 2000
+    assert operation["security"] == [{"OAuth2PasswordBearer": []}]
+    assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]
+    assert "HTTPValidationError" in str(operation["responses"]["422"])
 
 
 @pytest.mark.parametrize(
