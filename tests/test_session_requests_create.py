@@ -620,3 +620,19 @@ def test_rate_limit_answers_429_with_retry_after(client, limited_client, factory
     keyed = student.headers | {"Idempotency-Key": "throttled"}
     assert limited_client.post(URL, json=request_body(tutor, package=2), headers=keyed).status_code == 429
     assert scalar(db, "SELECT count(*) FROM idempotency_keys") == 0
+
+
+def test_before_the_schema_is_ready_a_create_is_503_and_writes_nothing(client, factory, db):
+    # The route checks readiness by hand, as the Db dependency does for the others.
+    student, tutor = factory.student(), factory.tutor()
+    client.app.state.schema_ready = False
+    try:
+        response = client.post(URL, json=request_body(tutor), headers=student.headers)
+        listed = client.get(f"{URL}/my-requests", headers=student.headers)
+    finally:
+        client.app.state.schema_ready = True
+    assert response.status_code == 503 and listed.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json() == {"detail": "Starting up, try again"}
+    assert counts(db)["requested_sessions"] == 0
+    assert client.post(URL, json=request_body(tutor), headers=student.headers).status_code == 200

@@ -269,7 +269,8 @@ def run_app(url: str, args: argparse.Namespace, workdir: Path) -> dict:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its descendants (the uvicorn workers), from /proc:
-    a figure that, unlike requests/s, does not depend on what else the machine is doing."""
+    what the server itself spent. Per request it rises as throughput falls (per-second work is
+    spread over fewer requests), so compare it between runs of similar rate."""
     total = 0.0
     pending = [pid]
     while pending:
