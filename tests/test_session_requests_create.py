@@ -8,6 +8,7 @@ import json
 import re
 from zoneinfo import ZoneInfo
 
+import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -149,6 +150,37 @@ def test_other_packages_of_the_tutor_share_the_one_conversation(client, factory,
         "conversations": 1,
         "conversation_participants": 2,
         "chat_messages": 3,
+    }
+
+
+def test_a_create_writes_each_row_once(client, factory, db_url):
+    """The request row is inserted complete (no second version to fill in its conversation and
+    message), and a conversation that exists gets no participant writes: the create's write
+    counts, read inside its own transaction on a fresh connection (pg_stat_xact_user_tables also
+    shows a backend's earlier counts that it has not reported yet)."""
+    student, tutor = factory.student(), factory.tutor()
+    client.post(URL, json=request_body(tutor, package=0), headers=student.headers)  # the conversation
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                """SELECT outcome FROM session_request_create(
+                       %s, 'student', %s, %s, NULL, NULL, 'recurring', '{Monday}', '{}', '14:00',
+                       '16:00', 'UTC', NULL, 3600, 0)""",
+                (student.id, tutor.role_ids["tutor"], tutor.extra["packages"][1]["id"]),
+            )
+            assert cur.fetchone() == ("created",)
+            cur.execute(
+                """SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables
+                    WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"""
+            )
+            written = {relname: counts for relname, *counts in cur.fetchall()}
+    finally:
+        conn.close()
+    assert written == {
+        "requested_sessions": [1, 0, 0],
+        "chat_messages": [1, 0, 0],
+        "conversations": [0, 1, 0],  # last_message_at
     }
 
 
