@@ -37,9 +37,8 @@ class Settings(BaseSettings):
     # them (make bench, when every create ran here: ~400 req/s with 8, ~720 with 16 on two cores).
     db_pool_size: int = Field(default=16, ge=1, le=200)
     # Async connections per process for single-statement writes on the event loop
-    # (astegni/async_pg.py): the create of a session request without an Idempotency-Key. make
-    # bench, app req/s: 549 with 8, 930 with 16, 939 with 24 (README: fewer also measured lower
-    # on a slower day).
+    # (astegni/async_pg.py): the create of a session request without an Idempotency-Key. 16 was
+    # clearly better than 8 when the create cost more; now 4 to 16 measure alike (README).
     db_statement_pool_size: int = Field(default=16, ge=1, le=200)
     db_pool_wait_seconds: float = Field(default=2.0, gt=0)
     db_connect_timeout_seconds: int = Field(default=5, ge=1)

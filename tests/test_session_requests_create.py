@@ -12,6 +12,10 @@ import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
+from astegni import session_requests as sr
+from astegni.queries import fetch_one
+from astegni.request_models import SessionRequestIn
+from astegni.security import Claims
 from astegni.session_requests import duplicate_detail
 from tests.conftest import make_settings, wait_ready
 from tests.test_session_requests_support import URL, backdate, counts, request_body, rows, scalar
@@ -123,6 +127,26 @@ def test_duplicate_pending_request_is_409_with_the_sentence(client, factory, db)
     assert counts(db) == before  # nothing written
 
 
+def test_a_duplicate_of_a_request_without_a_conversation_opens_it(client, factory, db):
+    # session_request_create finds or creates the pair's conversation before the duplicate
+    # check. A pending request with none (legacy data; here its conversation was deleted) gets
+    # its 409, and the conversation the next request would open anyway is there.
+    student, tutor = factory.student(), factory.tutor()
+    first = client.post(URL, json=request_body(tutor), headers=student.headers).json()
+    with db.transaction() as cur:
+        cur.execute("DELETE FROM conversations")  # the request keeps conversation_id = NULL
+
+    again = client.post(URL, json=request_body(tutor), headers=student.headers)
+
+    assert again.status_code == 409
+    assert again.json()["existing_request_id"] == first["request_id"]
+    counted = counts(db)
+    assert (counted["requested_sessions"], counted["chat_messages"]) == (1, 0)
+    assert (counted["conversations"], counted["conversation_participants"]) == (1, 2)
+    other = client.post(URL, json=request_body(tutor, package=1), headers=student.headers).json()
+    assert other["conversation_id"] == scalar(db, "SELECT id FROM conversations")
+
+
 def test_duplicate_sentence_dates_the_request_in_its_timezone(client, factory, db):
     student, tutor = factory.student(), factory.tutor()
     first = client.post(URL, json=request_body(tutor), headers=student.headers).json()
@@ -160,16 +184,12 @@ def test_a_create_writes_each_row_once(client, factory, db_url):
     shows a backend's earlier counts that it has not reported yet)."""
     student, tutor = factory.student(), factory.tutor()
     client.post(URL, json=request_body(tutor, package=0), headers=student.headers)  # the conversation
+    body = SessionRequestIn.model_validate(request_body(tutor, package=1))
+    params = sr.create_params(Claims(student.id, "student", "access"), body.db_params("UTC"), 0, 3600)
     conn = psycopg2.connect(db_url)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(
-                """SELECT outcome FROM session_request_create(
-                       %s, 'student', %s, %s, NULL, NULL, 'recurring', '{Monday}', '{}', '14:00',
-                       '16:00', 'UTC', NULL, 3600, 0)""",
-                (student.id, tutor.role_ids["tutor"], tutor.extra["packages"][1]["id"]),
-            )
-            assert cur.fetchone() == ("created",)
+            assert fetch_one(cur, sr.queries.sr_create, params)[0] == "created"
             cur.execute(
                 """SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables
                     WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"""
