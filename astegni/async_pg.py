@@ -49,9 +49,24 @@ async def wait(conn: Any) -> None:
             unwatch(fd)
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+async def readable(conn: Any, timeout: float) -> bool:
+    """Wait until conn's socket has something to read (a notification, or the server leaving);
+    False after `timeout` seconds of silence."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[bool] = loop.create_future()
+    fd = conn.fileno()
+    loop.add_reader(fd, _resolve, ready, True)
+    silence = loop.call_later(timeout, _resolve, ready, False)
+    try:
+        return await ready
+    finally:
+        silence.cancel()
+        loop.remove_reader(fd)
+
+
+def _resolve(future: asyncio.Future[Any], value: Any = None) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(value)
 
 
 async def connect(dsn: str, **kwargs: Any) -> Any:

@@ -4,11 +4,11 @@ Writers call astegni.events.publish, which issues pg_notify inside their transac
 delivers the notification only when that transaction commits, to every process LISTENing on the
 channel, so two server processes on one database behave as one service.
 
-Each process keeps ONE dedicated LISTEN connection (not from the pool), read by a thread that
-blocks in select() and hands every event to the event loop: the loop never waits on PostgreSQL.
-The thread reconnects with backoff after PostgreSQL restarts; events committed while it was
-away are lost to the sockets, so after a reconnect every socket is closed with 1012 and clients
-reconnect and catch up through GET /api/chat/messages/{id}?after_id=.
+Each process keeps ONE dedicated LISTEN connection (not from the pool), in async mode and read by
+the event loop, which never blocks on it. The listener reconnects with backoff after PostgreSQL
+restarts; events committed while it was away are lost to the sockets, so after a reconnect every
+socket is closed with 1012 and clients reconnect and catch up through
+GET /api/chat/messages/{id}?after_id=.
 
 Every socket has a bounded queue and a writer task: fan-out only enqueues (never awaits a
 client), a socket whose queue is full or whose send stalls is closed with 1013, and a heartbeat
@@ -21,8 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import select
 import signal
 import threading
 import time
@@ -36,6 +34,7 @@ import psycopg2.errors
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from astegni import async_pg
 from astegni.db import Database
 from astegni.errors import AppError, Unauthorized
 from astegni.events import CHANNEL
@@ -189,107 +188,100 @@ async def close_quietly(websocket: Any, code: int, reason: str = "") -> None:
 
 
 class Listener:
-    """The process's one LISTEN connection, read by a thread; events go to `deliver` on the loop."""
+    """The process's one LISTEN connection, read on the event loop; events go to `deliver`.
+
+    The connection is in psycopg2's async mode and the loop watches its socket, so a
+    notification costs a callback between requests, and those that arrive while the loop is busy
+    are read together. A thread blocked in select() did the same work with a GIL hand-over per
+    notification: every create wakes every process's listener, sockets or not.
+    """
 
     def __init__(
         self,
         dsn: str,
-        loop: asyncio.AbstractEventLoop,
         deliver: Callable[[list[int], str], None],
         on_state: Callable[[bool, bool], None],
         *,
         wanted: Callable[[], bool] = lambda: True,
         idle_probe_seconds: float = 15.0,
+        reply_timeout_seconds: float = 10.0,
         purge_seconds: float = 60.0,
         keep_events_seconds: float = 300.0,
     ) -> None:
         self.dsn = dsn
-        self.loop = loop
         self.deliver = deliver
         self.on_state = on_state  # (listening, after_a_loss)
         # False while this process has no open socket: every process receives every event, and
         # decoding them for nobody cost a tenth of the CPU of a busy request path.
         self.wanted = wanted
         self.idle_probe_seconds = idle_probe_seconds
+        # Bounds every wait on the server (connect, probe, fetch, purge): a host that is gone
+        # sends no error, and only a reconnect notices.
+        self.reply_timeout_seconds = reply_timeout_seconds
         self.purge_seconds = purge_seconds
         self.keep_events_seconds = keep_events_seconds
-        self._stop = threading.Event()
-        self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._run, name="astegni-listener", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
-        self._thread.join(timeout)
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def _call(self, fn: Callable[..., Any], *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: we are shutting down
-            self.loop.call_soon_threadsafe(fn, *args)
-
-    def _run(self) -> None:
+    async def run(self) -> None:
+        """Listen until cancelled, reconnecting with backoff."""
         delay, had_connection = 0.5, False
-        while not self._stop.is_set():
+        while True:
             conn = None
             try:
-                conn = psycopg2.connect(
-                    self.dsn,
-                    application_name="astegni-listener",
-                    connect_timeout=5,
-                    # Find a silently dead server (network loss) without waiting for a write.
-                    keepalives=1,
-                    keepalives_idle=30,
-                    keepalives_interval=10,
-                    keepalives_count=3,
-                )
-                conn.autocommit = True
-                with conn.cursor() as cur:
-                    cur.execute(f"LISTEN {CHANNEL}")
+                async with asyncio.timeout(self.reply_timeout_seconds):
+                    conn = await async_pg.connect(
+                        self.dsn,
+                        application_name="astegni-listener",
+                        # Find a silently dead server (network loss) while nothing is asked.
+                        keepalives=1,
+                        keepalives_idle=30,
+                        keepalives_interval=10,
+                        keepalives_count=3,
+                    )
+                    await self._execute(conn, f"LISTEN {CHANNEL}")
                 log.info("listening on %s", CHANNEL)
-                self._call(self.on_state, True, had_connection)
+                self.on_state(True, had_connection)
                 had_connection, delay = True, 0.5
-                self._pump(conn)
-            except psycopg2.Error as exc:
-                log.warning("listener connection lost (%s); retrying in %.1fs", str(exc).strip()[:200], delay)
+                await self._pump(conn)
+            except (psycopg2.Error, OSError, TimeoutError) as exc:
+                reason = str(exc).strip()[:200] or "no reply"
+                log.warning("listener connection lost (%s); retrying in %.1fs", reason, delay)
             finally:
                 if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close()
-                self._call(self.on_state, False, False)
-            self._stop.wait(delay)
+                    conn.close()
+                self.on_state(False, False)
+            await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
-    def _pump(self, conn: Any) -> None:
+    async def _pump(self, conn: Any) -> None:
         next_purge = time.monotonic()
-        while not self._stop.is_set():
-            readable, _, _ = select.select([conn, self._wake_r], [], [], self.idle_probe_seconds)
-            if self._wake_r in readable:
-                return
-            if not readable:  # quiet: make sure the server is still there
-                with conn.cursor() as cur:
-                    cur.execute("SELECT 1")
+        while True:
+            if not await async_pg.readable(conn, self.idle_probe_seconds):
+                await self._execute(conn, "SELECT 1")  # quiet: make sure the server is still there
             conn.poll()
-            notifies, conn.notifies[:] = list(conn.notifies), []
-            if notifies and self.wanted():
-                for notify in notifies:
-                    self._handle(conn, notify.payload)
+            # A fetch below reads the socket too, and keeps what it finds in conn.notifies.
+            while conn.notifies:
+                notifies, conn.notifies[:] = list(conn.notifies), []
+                if self.wanted():
+                    for notify in notifies:
+                        await self._handle(conn, notify.payload)
             if time.monotonic() >= next_purge:
-                self._purge(conn)
+                await self._purge(conn)
                 next_purge = time.monotonic() + self.purge_seconds
 
-    def _handle(self, conn: Any, payload: str) -> None:
+    async def _execute(self, conn: Any, sql: str, params: Any = None) -> Any:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            async with asyncio.timeout(self.reply_timeout_seconds):
+                await async_pg.wait(conn)
+            return cur.fetchone() if cur.description else None
+
+    async def _handle(self, conn: Any, payload: str) -> None:
         try:
             event = json.loads(payload)
             if "ref" in event:  # too large for NOTIFY: stored by events.publish
-                with conn.cursor() as cur:
-                    cur.execute("SELECT payload FROM realtime_events WHERE id = %s", (event["ref"],))
-                    row = cur.fetchone()
+                row = await self._execute(
+                    conn, "SELECT payload FROM realtime_events WHERE id = %s", (event["ref"],)
+                )
                 if row is None:
                     log.warning("event %s is gone (purged?)", event["ref"])
                     return
@@ -299,16 +291,13 @@ class Listener:
         except (ValueError, KeyError, TypeError):
             log.exception("malformed event dropped: %.200s", payload)
             return
-        self._call(self.deliver, user_ids, text)
+        self.deliver(user_ids, text)
 
-    def _purge(self, conn: Any) -> None:
+    async def _purge(self, conn: Any) -> None:
         """Stored events are read within moments of their NOTIFY; old ones are deleted (any
         process may do it, the DELETE is idempotent)."""
-        try:
-            with conn.cursor() as cur:
-                purge_events(cur, self.keep_events_seconds)
-        except psycopg2.errors.UndefinedTable:
-            pass  # the schema is not applied yet
+        with contextlib.suppress(psycopg2.errors.UndefinedTable):  # the schema is not applied yet
+            await self._execute(conn, queries.purge_events.sql, {"keep_seconds": self.keep_events_seconds})
 
 
 def purge_events(cur: Any, keep_seconds: float) -> None:
@@ -336,7 +325,6 @@ class Realtime:
         self.heartbeat_seconds = heartbeat_seconds
         self.hub = Hub()
         self._listening = asyncio.Event()
-        self._listener: Listener | None = None
         self._exiting = False
 
     @property
@@ -344,12 +332,9 @@ class Realtime:
         return self._listening.is_set()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._listener = Listener(
-            self.db.dsn, loop, self.hub.dispatch, self._on_listener_state, wanted=self.hub.__bool__
-        )
-        self._listener.start()
-        self._close_on_exit_signals(loop)
+        listener = Listener(self.db.dsn, self.hub.dispatch, self._on_listener_state, wanted=self.hub.__bool__)
+        listening = asyncio.create_task(listener.run(), name="astegni-listener")
+        self._close_on_exit_signals(asyncio.get_running_loop())
         try:
             while True:
                 await asyncio.sleep(self.heartbeat_seconds)
@@ -360,7 +345,9 @@ class Realtime:
                 if not len(self.hub):
                     break
                 await asyncio.sleep(0.05)
-            await asyncio.to_thread(self._listener.stop)
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
 
     def _on_listener_state(self, listening: bool, after_a_loss: bool) -> None:
         if listening:

@@ -7,14 +7,16 @@ import concurrent.futures
 import json
 import time
 
+import psycopg2
 import pytest
 from jose import jwt
 from starlette.websockets import WebSocketDisconnect
 
 from astegni.events import publish
-from astegni.realtime import CLOSE_TRY_AGAIN, Hub, Socket, purge_events, serve_socket
+from astegni.realtime import CLOSE_TRY_AGAIN, Hub, Listener, Socket, purge_events, serve_socket
 from tests.chat_helpers import open_conversation, send
 from tests.conftest import TEST_SECRET
+from tests.frozen_proxy import frozen_proxy
 
 
 def connect(client, user, **params):
@@ -293,3 +295,85 @@ def test_a_stalled_send_times_out_and_closes():
         return stalled
 
     assert run_in_fresh_loop(scenario).closed_with == CLOSE_TRY_AGAIN
+
+
+# ---------------------------------------------------------------------------- the listener
+
+
+async def eventually(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def notify(db_url: str, *user_ids: int) -> None:
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn, conn.cursor() as cur:
+            for user_id in user_ids:
+                publish(cur, "session_request.updated", [user_id], {"n": user_id})
+    finally:
+        conn.close()
+
+
+class Recorder:
+    """What a Listener tells the process: the users of each event, and its states."""
+
+    def __init__(self) -> None:
+        self.delivered: list[list[int]] = []
+        self.states: list[tuple[bool, bool]] = []
+
+    def listen(self, dsn: str, **options) -> asyncio.Task:
+        listener = Listener(
+            dsn, lambda users, _: self.delivered.append(users), lambda *s: self.states.append(s), **options
+        )
+        return asyncio.create_task(listener.run())
+
+
+async def stop(task: asyncio.Task) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def test_the_listener_skips_events_while_no_socket_wants_them(db_url):
+    async def scenario() -> Recorder:
+        seen, wanted = Recorder(), False
+        task = seen.listen(db_url, wanted=lambda: wanted)
+        await eventually(lambda: seen.states == [(True, False)])
+        await asyncio.to_thread(notify, db_url, 1)
+        await asyncio.sleep(0.3)
+        wanted = True
+        await asyncio.to_thread(notify, db_url, 2, 3)
+        await eventually(lambda: len(seen.delivered) == 2)
+        await stop(task)
+        return seen
+
+    seen = run_in_fresh_loop(scenario)
+    assert seen.delivered == [[2], [3]]
+    assert seen.states[-1] == (False, False)  # stopped: no longer listening
+
+
+def test_the_listener_notices_a_server_gone_silent_and_reconnects(db_url):
+    """No error and no FIN, as from a dead host: the idle probe's reply never comes, so the
+    listener drops the connection and makes a new one (after which sockets are closed with 1012)."""
+    with frozen_proxy(db_url) as proxy:
+
+        async def scenario() -> tuple[Recorder, float]:
+            seen = Recorder()
+            task = seen.listen(proxy.url, idle_probe_seconds=0.2, reply_timeout_seconds=0.5)
+            await eventually(lambda: seen.states == [(True, False)])
+            proxy.frozen.set()
+            started = time.monotonic()
+            await eventually(lambda: len(seen.states) == 2)
+            noticed = time.monotonic() - started
+            proxy.frozen.clear()
+            await eventually(lambda: len(seen.states) == 3)
+            await asyncio.to_thread(notify, db_url, 5)
+            await eventually(lambda: seen.delivered == [[5]])
+            await stop(task)
+            return seen, noticed
+
+        seen, noticed = run_in_fresh_loop(scenario)
+    assert seen.states[:3] == [(True, False), (False, False), (True, True)]
+    assert noticed < 2  # the probe's bound, not TCP keepalive's minute
