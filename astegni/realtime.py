@@ -190,10 +190,11 @@ async def close_quietly(websocket: Any, code: int, reason: str = "") -> None:
 class Listener:
     """The process's one LISTEN connection, read on the event loop; events go to `deliver`.
 
-    The connection is in psycopg2's async mode and the loop watches its socket, so a
-    notification costs a callback between requests, and those that arrive while the loop is busy
-    are read together. A thread blocked in select() did the same work with a GIL hand-over per
-    notification: every create wakes every process's listener, sockets or not.
+    The connection is in psycopg2's async mode and watched by the loop (async_pg.Watched), so a
+    notification costs one callback between requests, and those that arrive while the loop is
+    busy are read together; while no socket wants events they are dropped right there. A thread
+    blocked in select() did the same work with a GIL hand-over per notification, and every
+    create wakes every process's listener, sockets or not.
     """
 
     def __init__(
@@ -220,6 +221,9 @@ class Listener:
         self.reply_timeout_seconds = reply_timeout_seconds
         self.purge_seconds = purge_seconds
         self.keep_events_seconds = keep_events_seconds
+        self._heard = False  # anything from the server since the pump last looked
+        self._lost: psycopg2.Error | None = None
+        self._wake: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting with backoff."""
@@ -228,7 +232,7 @@ class Listener:
             conn = None
             try:
                 async with asyncio.timeout(self.reply_timeout_seconds):
-                    conn = await async_pg.connect(
+                    raw = await async_pg.connect(
                         self.dsn,
                         application_name="astegni-listener",
                         # Find a silently dead server (network loss) while nothing is asked.
@@ -237,6 +241,7 @@ class Listener:
                         keepalives_interval=10,
                         keepalives_count=3,
                     )
+                    conn = async_pg.Watched(raw, self._on_input)
                     await self._execute(conn, f"LISTEN {CHANNEL}")
                 log.info("listening on %s", CHANNEL)
                 self.on_state(True, had_connection)
@@ -252,15 +257,47 @@ class Listener:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
-    async def _pump(self, conn: Any) -> None:
+    def _on_input(self, conn: async_pg.Watched) -> None:
+        """Called by the loop when the server sends between statements: notifications, or an
+        error as it ends the session."""
+        self._heard = True
+        try:
+            conn.conn.poll()
+        except psycopg2.Error as exc:
+            self._lost = exc
+            conn.close()  # else the loop reports the dead socket again and again
+            self._wake_pump()
+            return
+        if conn.conn.notifies:
+            if self.wanted():
+                self._wake_pump()
+            else:
+                conn.conn.notifies.clear()
+
+    def _wake_pump(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _pump(self, conn: async_pg.Watched) -> None:
+        self._lost = None
         next_purge = time.monotonic()
+        loop = asyncio.get_running_loop()
         while True:
-            if not await async_pg.readable(conn, self.idle_probe_seconds):
-                await self._execute(conn, "SELECT 1")  # quiet: make sure the server is still there
-            conn.poll()
+            self._heard = False
+            self._wake = loop.create_future()
+            quiet = loop.call_later(self.idle_probe_seconds, self._wake_pump)
+            try:
+                await self._wake
+            finally:
+                quiet.cancel()
+                self._wake = None
+            if self._lost is not None:
+                raise self._lost
+            if not self._heard:  # quiet: make sure the server is still there
+                await self._execute(conn, "SELECT 1")
             # A fetch below reads the socket too, and keeps what it finds in conn.notifies.
-            while conn.notifies:
-                notifies, conn.notifies[:] = list(conn.notifies), []
+            while conn.conn.notifies:
+                notifies, conn.conn.notifies[:] = list(conn.conn.notifies), []
                 if self.wanted():
                     for notify in notifies:
                         await self._handle(conn, notify.payload)
@@ -268,14 +305,14 @@ class Listener:
                 await self._purge(conn)
                 next_purge = time.monotonic() + self.purge_seconds
 
-    async def _execute(self, conn: Any, sql: str, params: Any = None) -> Any:
-        with conn.cursor() as cur:
+    async def _execute(self, conn: async_pg.Watched, sql: str, params: Any = None) -> Any:
+        with conn.conn.cursor() as cur:
             cur.execute(sql, params)
             async with asyncio.timeout(self.reply_timeout_seconds):
-                await async_pg.wait(conn)
+                await conn.reply()
             return cur.fetchone() if cur.description else None
 
-    async def _handle(self, conn: Any, payload: str) -> None:
+    async def _handle(self, conn: async_pg.Watched, payload: str) -> None:
         try:
             event = json.loads(payload)
             if "ref" in event:  # too large for NOTIFY: stored by events.publish
@@ -293,7 +330,7 @@ class Listener:
             return
         self.deliver(user_ids, text)
 
-    async def _purge(self, conn: Any) -> None:
+    async def _purge(self, conn: async_pg.Watched) -> None:
         """Stored events are read within moments of their NOTIFY; old ones are deleted (any
         process may do it, the DELETE is idempotent)."""
         with contextlib.suppress(psycopg2.errors.UndefinedTable):  # the schema is not applied yet

@@ -307,6 +307,15 @@ async def eventually(condition, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def admin_sql(db_url: str, sql: str) -> None:
+    conn = psycopg2.connect(db_url)
+    conn.autocommit = True
+    try:
+        conn.cursor().execute(sql)
+    finally:
+        conn.close()
+
+
 def notify(db_url: str, *user_ids: int) -> None:
     conn = psycopg2.connect(db_url)
     try:
@@ -352,6 +361,26 @@ def test_the_listener_skips_events_while_no_socket_wants_them(db_url):
     seen = run_in_fresh_loop(scenario)
     assert seen.delivered == [[2], [3]]
     assert seen.states[-1] == (False, False)  # stopped: no longer listening
+
+
+def test_the_listener_reconnects_when_the_server_ends_its_session(db_url):
+    async def scenario() -> Recorder:
+        seen = Recorder()
+        task = seen.listen(db_url)
+        await eventually(lambda: seen.states == [(True, False)])
+        await asyncio.to_thread(
+            admin_sql,
+            db_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'astegni-listener' AND datname = current_database()",
+        )
+        await eventually(lambda: len(seen.states) == 3)
+        await asyncio.to_thread(notify, db_url, 4)
+        await eventually(lambda: seen.delivered == [[4]])
+        await stop(task)
+        return seen
+
+    assert run_in_fresh_loop(scenario).states[:3] == [(True, False), (False, False), (True, True)]
 
 
 def test_the_listener_notices_a_server_gone_silent_and_reconnects(db_url):

@@ -11,6 +11,7 @@ from unittest.mock import ANY
 
 import psycopg2
 import pytest
+import uvloop
 
 from astegni.async_pg import StatementPool
 from astegni.errors import ServiceUnavailable
@@ -20,6 +21,7 @@ from tests.frozen_proxy import frozen_proxy
 
 APP_NAME = "astegni-statements-test"
 SLEEP = Query("test_sleep", "SELECT pg_backend_pid() AS pid, true AS slept FROM pg_sleep(%(seconds)s)")
+LENGTH = Query("test_length", "SELECT length(%(text)s) AS n")
 DIVIDE = Query("test_divide", "SELECT 1 / %(divisor)s AS quotient")
 LAST_QUERY = "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
 
@@ -124,19 +126,51 @@ def test_a_full_pool_answers_503_after_the_wait_and_opens_no_more_connections(db
     run(statements, work)
 
 
-def test_connections_that_died_while_idle_are_replaced_before_use(db_url):
+def test_connections_ended_by_the_server_while_idle_are_dropped_at_once(db_url):
     statements = pool(db_url, size=2)
 
     async def work():
         first = await asyncio.gather(*(statements.fetch_one(SLEEP, {"seconds": 0.1}) for _ in range(2)))
+        assert statements.idle_count() == 2
         terminate_all(db_url)  # as a PostgreSQL restart does to idle connections
         await asyncio.sleep(0.2)
+        assert statements.idle_count() == 0  # the loop heard the server go; nothing asked
         again = await statements.fetch_one(SLEEP, {"seconds": 0})  # no error: a fresh connection
-        assert statements.idle_count() == 1  # the two dead ones closed
+        assert statements.idle_count() == 1
         return {row["pid"] for row in first}, again["pid"]
 
     old, new = run(statements, work)
     assert len(old) == 2 and new not in old
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_one_connection_serves_statement_after_statement_on_either_loop(db_url, loop):
+    """Its socket stays watched between statements: neither a reply noticed late (asyncio reports
+    readiness before the task that reads it runs) nor the quiet in between drops it."""
+    statements = pool(db_url, size=1)
+
+    async def work():
+        pids = {(await statements.fetch_one(SLEEP, {"seconds": 0}))["pid"] for _ in range(50)}
+        await asyncio.sleep(0.1)
+        pids.add((await statements.fetch_one(SLEEP, {"seconds": 0}))["pid"])
+        return pids
+
+    factory = uvloop.new_event_loop if loop == "uvloop" else None
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            assert len(runner.run(work())) == 1
+    finally:
+        statements.close()
+
+
+def test_a_statement_larger_than_the_socket_buffer_goes_out_whole(db_url):
+    statements = pool(db_url, size=1)
+    big = "x" * 20_000_000
+
+    async def work():
+        return await statements.fetch_one(LENGTH, {"text": big})
+
+    assert run(statements, work) == {"n": len(big)}
 
 
 def test_a_connection_lost_mid_statement_is_503_without_a_retry(db_url):
