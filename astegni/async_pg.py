@@ -106,13 +106,16 @@ class Watched:
                 if writing:
                     self._loop.remove_writer(self.fd)
 
-    def has_input(self) -> bool:
-        """True when there is something to read. Between statements on asyncio's own loop, the
-        reader may report a reply that its statement's task has read since."""
-        if self.conn.closed:
-            return True
-        readable, _, _ = select.select([self.fd], [], [], 0)
-        return bool(readable)
+    def close_if_ended(self) -> bool:
+        """For `on_idle_input` of a connection that expects nothing between statements: what the
+        server sends then is a goodbye (a restart's FATAL, or EOF), so the connection goes now
+        rather than fail its next statement. True when it went."""
+        # On asyncio's own loop the reader may report a reply that its statement's task has
+        # read since: nothing is left to read then.
+        if not self.conn.closed and not select.select([self.fd], [], [], 0)[0]:
+            return False
+        self.close()
+        return True
 
     def close(self) -> None:
         # The reader goes first: a closed socket's number is soon another's.
@@ -189,15 +192,12 @@ class StatementPool:
         except (psycopg2.OperationalError, TimeoutError) as exc:
             log.warning("cannot connect to PostgreSQL: %s", str(exc).strip())
             raise ServiceUnavailable("Database unavailable", retry_after=2) from exc
-        return Watched(conn, self._said_goodbye)
+        return Watched(conn, self._on_idle_input)
 
-    def _said_goodbye(self, conn: Watched) -> None:
-        """The server spoke to an idle connection: it is ending it (a restart's FATAL, or EOF),
-        so it goes now rather than fail its next statement."""
-        if conn.has_input():
+    def _on_idle_input(self, conn: Watched) -> None:
+        if conn.close_if_ended():
             with contextlib.suppress(ValueError):
                 self._idle.remove(conn)
-            conn.close()
 
     def _give_back(self, conn: Watched) -> None:
         if self._closed:

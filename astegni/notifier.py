@@ -23,9 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
-from astegni.async_pg import connect, wait
+from astegni.async_pg import Watched, connect
 from astegni.events import CHANNEL
 
 log = logging.getLogger("astegni.notifier")
@@ -40,7 +39,7 @@ class Notifier:
         self.channel = channel
         self._pending: list[tuple[str, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
-        self._conn: Any = None
+        self._conn: Watched | None = None
 
     async def send(self, payload: str) -> None:
         """Returns once the NOTIFY is out (or its batch failed, which is logged, not raised)."""
@@ -67,9 +66,9 @@ class Notifier:
         try:
             async with asyncio.timeout(self.timeout):
                 conn = await self._connection()
-                with conn.cursor() as cur:
+                with conn.conn.cursor() as cur:
                     cur.execute(_NOTIFY, (self.channel, [payload for payload, _ in batch]))
-                    await wait(conn)
+                    await conn.reply()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -79,11 +78,12 @@ class Notifier:
             if not future.done():
                 future.set_result(None)
 
-    async def _connection(self) -> Any:
-        if self._conn is None or self._conn.closed:
-            self._conn = await connect(
+    async def _connection(self) -> Watched:
+        if self._conn is None or self._conn.conn.closed:
+            conn = await connect(
                 self.dsn, application_name="astegni-notifier", options="-c synchronous_commit=off"
             )
+            self._conn = Watched(conn, Watched.close_if_ended)
         return self._conn
 
     def _close(self) -> None:

@@ -9,7 +9,6 @@ import select
 
 import psycopg2
 
-from astegni.async_pg import wait
 from astegni.events import CHANNEL
 from astegni.notifier import Notifier
 
@@ -54,27 +53,52 @@ def test_concurrent_sends_all_arrive_in_order(db_url):
         listener.close()
 
 
-def test_a_lost_connection_is_reopened_for_the_next_batch(db_url):
-    listener = _listener(db_url)
-
-    async def work(notifier: Notifier) -> None:
-        await notifier.send("first")
-        admin = psycopg2.connect(db_url)
-        admin.autocommit = True
+def _end_notifier_session(db_url: str) -> None:
+    admin = psycopg2.connect(db_url)
+    admin.autocommit = True
+    try:
         with admin.cursor() as cur:
             cur.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE application_name = 'astegni-notifier' AND datname = current_database()"
             )
             assert cur.fetchone()[0] is True
+    finally:
         admin.close()
-        await notifier.send("lost")  # its batch fails on the dead connection: logged, not raised
+
+
+def test_a_lost_connection_is_reopened_for_the_next_batch(db_url):
+    listener = _listener(db_url)
+
+    async def work(notifier: Notifier) -> None:
+        await notifier.send("first")
+        _end_notifier_session(db_url)
+        # Sent before the loop has heard the server go, its batch may fail on the dead
+        # connection: logged, not raised.
+        await notifier.send("maybe lost")
         await notifier.send("after")
 
     try:
         asyncio.run(_with_notifier(db_url, work))
-        received = _received(listener, 2)
+        received = _received(listener, 3)
         assert received[0] == "first" and received[-1] == "after"
+    finally:
+        listener.close()
+
+
+def test_a_connection_the_server_ended_while_idle_costs_no_event(db_url):
+    listener = _listener(db_url)
+
+    async def work(notifier: Notifier) -> None:
+        await notifier.send("first")
+        _end_notifier_session(db_url)
+        await asyncio.sleep(0.2)  # the loop hears the goodbye and drops the connection
+        assert notifier._conn is None or notifier._conn.conn.closed
+        await notifier.send("kept")
+
+    try:
+        asyncio.run(_with_notifier(db_url, work))
+        assert _received(listener, 2) == ["first", "kept"]
     finally:
         listener.close()
 
@@ -84,9 +108,9 @@ def test_notifies_commit_without_waiting_for_the_wal_flush(db_url):
     # every notifying process queue behind the disk (astegni/notifier.py).
     async def work(notifier: Notifier) -> None:
         await notifier.send("warm")  # opens the connection
-        with notifier._conn.cursor() as cur:
+        with notifier._conn.conn.cursor() as cur:
             cur.execute("SHOW synchronous_commit")
-            await wait(notifier._conn)
+            await notifier._conn.reply()
             assert cur.fetchone() == ("off",)
 
     asyncio.run(_with_notifier(db_url, work))
