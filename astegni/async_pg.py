@@ -75,10 +75,11 @@ class Watched:
     """
 
     def __init__(self, conn: Any, on_idle_input: Callable[[Watched], None]) -> None:
-        self.conn = conn
+        self.pg = conn  # the psycopg2 connection
         self.fd = conn.fileno()
         self.on_idle_input = on_idle_input
         self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self.fd, self._readable)
 
@@ -91,7 +92,7 @@ class Watched:
     async def reply(self) -> None:
         """wait() for the statement just sent."""
         while True:
-            state = self.conn.poll()
+            state = self.pg.poll()
             if state == psycopg2.extensions.POLL_OK:
                 return
             self._waiter = self._loop.create_future()
@@ -112,16 +113,25 @@ class Watched:
         rather than fail its next statement. True when it went."""
         # On asyncio's own loop the reader may report a reply that its statement's task has
         # read since: nothing is left to read then.
-        if not self.conn.closed and not select.select([self.fd], [], [], 0)[0]:
+        if not self.pg.closed and not select.select([self.fd], [], [], 0)[0]:
             return False
         self.close()
         return True
 
+    @property
+    def closed(self) -> bool:
+        return self._closed or bool(self.pg.closed)
+
     def close(self) -> None:
-        # The reader goes first: a closed socket's number is soon another's.
+        """Idempotent: once the socket is closed its number may be another's, whose reader a
+        second remove_reader would take away."""
+        if self._closed:
+            return
+        self._closed = True
+        # The reader goes first, before the number is free.
         with contextlib.suppress(RuntimeError):  # the loop is closed already
             self._loop.remove_reader(self.fd)
-        self.conn.close()
+        self.pg.close()
 
 
 class StatementPool:
@@ -200,7 +210,9 @@ class StatementPool:
                 self._idle.remove(conn)
 
     def _give_back(self, conn: Watched) -> None:
-        if self._closed:
+        # A FATAL outside the classes is_broken counts (say, 53200 out of memory) ends the
+        # session too: libpq has closed the socket already.
+        if self._closed or conn.closed:
             conn.close()
         else:
             self._idle.append(conn)
@@ -208,7 +220,7 @@ class StatementPool:
     def _fail(self, conn: Watched, exc: BaseException) -> bool:
         """Put conn back after exc if it can serve again; True when the database is lost."""
         if isinstance(exc, psycopg2.Error):
-            if not is_broken(exc, conn.conn):
+            if not is_broken(exc, conn.pg):
                 # Failed in the server (an error, a timeout): an autocommit connection is ready
                 # for the next statement.
                 self._give_back(conn)
@@ -235,11 +247,11 @@ class StatementPool:
 
 
 async def _fetch_one(conn: Watched, query: Query, params: dict[str, Any]) -> dict[str, Any] | None:
-    with conn.conn.cursor() as cur:
-        if query.name not in conn.conn.prepared:
+    with conn.pg.cursor() as cur:
+        if query.name not in conn.pg.prepared:
             cur.execute(query.prepare_sql)
             await conn.reply()
-            conn.conn.prepared.add(query.name)
+            conn.pg.prepared.add(query.name)
         cur.execute(query.execute_sql, params)
         await conn.reply()
         return cur.fetchone()

@@ -66,7 +66,7 @@ class Notifier:
         try:
             async with asyncio.timeout(self.timeout):
                 conn = await self._connection()
-                with conn.conn.cursor() as cur:
+                with conn.pg.cursor() as cur:
                     cur.execute(_NOTIFY, (self.channel, [payload for payload, _ in batch]))
                     await conn.reply()
         except asyncio.CancelledError:
@@ -79,7 +79,7 @@ class Notifier:
                 future.set_result(None)
 
     async def _connection(self) -> Watched:
-        if self._conn is None or self._conn.conn.closed:
+        if self._conn is None or self._conn.closed:
             conn = await connect(
                 self.dsn, application_name="astegni-notifier", options="-c synchronous_commit=off"
             )

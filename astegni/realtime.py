@@ -206,6 +206,7 @@ class Listener:
         wanted: Callable[[], bool] = lambda: True,
         idle_probe_seconds: float = 15.0,
         reply_timeout_seconds: float = 10.0,
+        statement_timeout_ms: int = 5000,
         purge_seconds: float = 60.0,
         keep_events_seconds: float = 300.0,
     ) -> None:
@@ -219,11 +220,15 @@ class Listener:
         # Bounds every wait on the server (connect, probe, fetch, purge): a host that is gone
         # sends no error, and only a reconnect notices.
         self.reply_timeout_seconds = reply_timeout_seconds
+        # A slow statement (a purge behind a lock) is cancelled by the server, an error retried
+        # at the next purge, well before the reply timeout would take it for a server gone.
+        self.statement_timeout_ms = statement_timeout_ms
         self.purge_seconds = purge_seconds
         self.keep_events_seconds = keep_events_seconds
-        self._heard = False  # anything from the server since the pump last looked
-        self._lost: psycopg2.Error | None = None
-        self._wake: asyncio.Future[None] | None = None
+        # Set by _on_input (the loop's reader callback), read by _pump (the task):
+        self._heard = False  # notifications arrived since the pump last looked
+        self._lost: psycopg2.Error | None = None  # the connection broke between statements
+        self._wake: asyncio.Future[None] | None = None  # the pump is waiting on this
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting with backoff."""
@@ -235,6 +240,7 @@ class Listener:
                     raw = await async_pg.connect(
                         self.dsn,
                         application_name="astegni-listener",
+                        options=f"-c statement_timeout={self.statement_timeout_ms}",
                         # Find a silently dead server (network loss) while nothing is asked.
                         keepalives=1,
                         keepalives_idle=30,
@@ -250,6 +256,8 @@ class Listener:
             except (psycopg2.Error, OSError, TimeoutError) as exc:
                 reason = str(exc).strip()[:200] or "no reply"
                 log.warning("listener connection lost (%s); retrying in %.1fs", reason, delay)
+            except Exception:  # a bug in delivery must not end real-time delivery for good
+                log.exception("listener failed; restarting in %.1fs", delay)
             finally:
                 if conn is not None:
                     conn.close()
@@ -259,20 +267,21 @@ class Listener:
 
     def _on_input(self, conn: async_pg.Watched) -> None:
         """Called by the loop when the server sends between statements: notifications, or an
-        error as it ends the session."""
-        self._heard = True
+        error as it ends the session. (On asyncio's own loop also a reply that a statement's
+        task has read since: poll() then finds nothing.)"""
         try:
-            conn.conn.poll()
+            conn.pg.poll()
         except psycopg2.Error as exc:
             self._lost = exc
             conn.close()  # else the loop reports the dead socket again and again
             self._wake_pump()
             return
-        if conn.conn.notifies:
+        if conn.pg.notifies:
+            self._heard = True
             if self.wanted():
                 self._wake_pump()
             else:
-                conn.conn.notifies.clear()
+                conn.pg.notifies.clear()
 
     def _wake_pump(self) -> None:
         if self._wake is not None and not self._wake.done():
@@ -295,18 +304,19 @@ class Listener:
                 raise self._lost
             if not self._heard:  # quiet: make sure the server is still there
                 await self._execute(conn, "SELECT 1")
-            # A fetch below reads the socket too, and keeps what it finds in conn.notifies.
-            while conn.conn.notifies:
-                notifies, conn.conn.notifies[:] = list(conn.conn.notifies), []
-                if self.wanted():
-                    for notify in notifies:
-                        await self._handle(conn, notify.payload)
             if time.monotonic() >= next_purge:
                 await self._purge(conn)
                 next_purge = time.monotonic() + self.purge_seconds
+            # Every statement above and every fetch below reads the socket too, and keeps the
+            # notifications it finds in conn.pg.notifies for this loop.
+            while conn.pg.notifies:
+                notifies, conn.pg.notifies[:] = list(conn.pg.notifies), []
+                if self.wanted():
+                    for notify in notifies:
+                        await self._handle(conn, notify.payload)
 
     async def _execute(self, conn: async_pg.Watched, sql: str, params: Any = None) -> Any:
-        with conn.conn.cursor() as cur:
+        with conn.pg.cursor() as cur:
             cur.execute(sql, params)
             async with asyncio.timeout(self.reply_timeout_seconds):
                 await conn.reply()
@@ -333,8 +343,12 @@ class Listener:
     async def _purge(self, conn: async_pg.Watched) -> None:
         """Stored events are read within moments of their NOTIFY; old ones are deleted (any
         process may do it, the DELETE is idempotent)."""
-        with contextlib.suppress(psycopg2.errors.UndefinedTable):  # the schema is not applied yet
+        try:
             await self._execute(conn, queries.purge_events.sql, {"keep_seconds": self.keep_events_seconds})
+        except psycopg2.errors.UndefinedTable:
+            pass  # the schema is not applied yet
+        except psycopg2.errors.QueryCanceled:
+            log.warning("purge of stored events took over %d ms; retried later", self.statement_timeout_ms)
 
 
 def purge_events(cur: Any, keep_seconds: float) -> None:

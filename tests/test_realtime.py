@@ -406,3 +406,27 @@ def test_the_listener_notices_a_server_gone_silent_and_reconnects(db_url):
         seen, noticed = run_in_fresh_loop(scenario)
     assert seen.states[:3] == [(True, False), (False, False), (True, True)]
     assert noticed < 2  # the probe's bound, not TCP keepalive's minute
+
+
+def test_a_purge_stuck_behind_a_lock_is_cancelled_and_the_listener_stays(db_url):
+    """The server's statement_timeout ends it (retried at the next purge) well before the reply
+    timeout, which would take it for a server gone and close every socket with 1012."""
+    locker = psycopg2.connect(db_url)
+    locker.cursor().execute("LOCK TABLE realtime_events")  # held until the rollback below
+
+    async def scenario() -> Recorder:
+        seen = Recorder()
+        task = seen.listen(db_url, idle_probe_seconds=0.1, statement_timeout_ms=200, reply_timeout_seconds=1)
+        await eventually(lambda: seen.states == [(True, False)])
+        await asyncio.sleep(1.5)  # the first purge is behind the lock
+        await asyncio.to_thread(notify, db_url, 6)  # the lock covers realtime_events only
+        await eventually(lambda: seen.delivered == [[6]])
+        await stop(task)
+        return seen
+
+    try:
+        seen = run_in_fresh_loop(scenario)
+    finally:
+        locker.rollback()
+        locker.close()
+    assert seen.states == [(True, False), (False, False)]  # no reconnect before the stop

@@ -93,7 +93,7 @@ def test_a_connection_the_server_ended_while_idle_costs_no_event(db_url):
         await notifier.send("first")
         _end_notifier_session(db_url)
         await asyncio.sleep(0.2)  # the loop hears the goodbye and drops the connection
-        assert notifier._conn is None or notifier._conn.conn.closed
+        assert notifier._conn is None or notifier._conn.closed
         await notifier.send("kept")
 
     try:
@@ -108,7 +108,7 @@ def test_notifies_commit_without_waiting_for_the_wal_flush(db_url):
     # every notifying process queue behind the disk (astegni/notifier.py).
     async def work(notifier: Notifier) -> None:
         await notifier.send("warm")  # opens the connection
-        with notifier._conn.conn.cursor() as cur:
+        with notifier._conn.pg.cursor() as cur:
             cur.execute("SHOW synchronous_commit")
             await notifier._conn.reply()
             assert cur.fetchone() == ("off",)

@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 import uvloop
 
-from astegni.async_pg import StatementPool
+from astegni.async_pg import StatementPool, Watched, connect
 from astegni.errors import ServiceUnavailable
 from astegni.queries import Query
 from tests.conftest import free_port
@@ -237,3 +237,22 @@ def test_a_server_gone_silent_is_503_once_the_reply_timeout_passes(db_url):
 
         waited, row = run(statements, work)
     assert 1.0 <= waited < 3 and row["slept"] is True
+
+
+def test_closing_a_watched_connection_twice_leaves_the_next_owner_of_its_number_alone(db_url):
+    async def scenario() -> tuple:
+        first = Watched(await connect(db_url), Watched.close_if_ended)
+        first.close()
+        second = Watched(await connect(db_url), Watched.close_if_ended)
+        assert second.fd == first.fd  # the lowest free number: the one just freed
+        first.close()  # must not take the reader away from second
+        try:
+            with second.pg.cursor() as cur:
+                cur.execute("SELECT 1")
+                async with asyncio.timeout(2):
+                    await second.reply()
+                return cur.fetchone()
+        finally:
+            second.close()
+
+    assert asyncio.run(scenario()) == (1,)
