@@ -50,9 +50,9 @@ async def wait(conn: Any) -> None:
             unwatch(fd)
 
 
-def _resolve(future: asyncio.Future[Any], value: Any = None) -> None:
+def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
-        future.set_result(value)
+        future.set_result(None)
 
 
 async def connect(dsn: str, **kwargs: Any) -> Any:
@@ -74,6 +74,10 @@ class Watched:
     statements (a notification, or a goodbye) to `on_idle_input`.
     """
 
+    @classmethod
+    async def connect(cls, dsn: str, on_idle_input: Callable[[Watched], None], **kwargs: Any) -> Watched:
+        return cls(await connect(dsn, **kwargs), on_idle_input)
+
     def __init__(self, conn: Any, on_idle_input: Callable[[Watched], None]) -> None:
         self.pg = conn  # the psycopg2 connection
         self.fd = conn.fileno()
@@ -88,6 +92,14 @@ class Watched:
             self.on_idle_input(self)
         elif not self._waiter.done():
             self._waiter.set_result(None)
+
+    async def run(self, sql: str, params: Any = None) -> Any:
+        """One statement (its own transaction: async mode is autocommit); its first row, if it
+        returns rows."""
+        with self.pg.cursor() as cur:
+            cur.execute(sql, params)
+            await self.reply()
+            return cur.fetchone() if cur.description else None
 
     async def reply(self) -> None:
         """wait() for the statement just sent."""
@@ -198,11 +210,10 @@ class StatementPool:
         try:
             # libpq's connect_timeout bounds blocking connects only.
             async with asyncio.timeout(self.connect_timeout):
-                conn = await connect(self.dsn, **self._connect_kwargs)
+                return await Watched.connect(self.dsn, self._on_idle_input, **self._connect_kwargs)
         except (psycopg2.OperationalError, TimeoutError) as exc:
             log.warning("cannot connect to PostgreSQL: %s", str(exc).strip())
             raise ServiceUnavailable("Database unavailable", retry_after=2) from exc
-        return Watched(conn, self._on_idle_input)
 
     def _on_idle_input(self, conn: Watched) -> None:
         if conn.close_if_ended():
@@ -247,11 +258,7 @@ class StatementPool:
 
 
 async def _fetch_one(conn: Watched, query: Query, params: dict[str, Any]) -> dict[str, Any] | None:
-    with conn.pg.cursor() as cur:
-        if query.name not in conn.pg.prepared:
-            cur.execute(query.prepare_sql)
-            await conn.reply()
-            conn.pg.prepared.add(query.name)
-        cur.execute(query.execute_sql, params)
-        await conn.reply()
-        return cur.fetchone()
+    if query.name not in conn.pg.prepared:
+        await conn.run(query.prepare_sql)
+        conn.pg.prepared.add(query.name)
+    return await conn.run(query.execute_sql, params)

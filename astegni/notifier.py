@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 
-from astegni.async_pg import Watched, connect
+from astegni.async_pg import Watched
 from astegni.events import CHANNEL
 
 log = logging.getLogger("astegni.notifier")
@@ -66,9 +66,7 @@ class Notifier:
         try:
             async with asyncio.timeout(self.timeout):
                 conn = await self._connection()
-                with conn.pg.cursor() as cur:
-                    cur.execute(_NOTIFY, (self.channel, [payload for payload, _ in batch]))
-                    await conn.reply()
+                await conn.run(_NOTIFY, (self.channel, [payload for payload, _ in batch]))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -80,10 +78,12 @@ class Notifier:
 
     async def _connection(self) -> Watched:
         if self._conn is None or self._conn.closed:
-            conn = await connect(
-                self.dsn, application_name="astegni-notifier", options="-c synchronous_commit=off"
+            self._conn = await Watched.connect(
+                self.dsn,
+                Watched.close_if_ended,
+                application_name="astegni-notifier",
+                options="-c synchronous_commit=off",
             )
-            self._conn = Watched(conn, Watched.close_if_ended)
         return self._conn
 
     def _close(self) -> None:

@@ -34,12 +34,12 @@ import psycopg2.errors
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from astegni import async_pg
+from astegni.async_pg import Watched
 from astegni.db import Database
 from astegni.errors import AppError, Unauthorized
 from astegni.events import CHANNEL
 from astegni.principal import load_principal
-from astegni.queries import Queries, execute, fetch_all
+from astegni.queries import Queries, fetch_all
 from astegni.security import decode_token
 
 log = logging.getLogger("astegni.realtime")
@@ -190,7 +190,7 @@ async def close_quietly(websocket: Any, code: int, reason: str = "") -> None:
 class Listener:
     """The process's one LISTEN connection, read on the event loop; events go to `deliver`.
 
-    The connection is in psycopg2's async mode and watched by the loop (async_pg.Watched), so a
+    The connection is in psycopg2's async mode and watched by the loop (Watched), so a
     notification costs one callback between requests, and those that arrive while the loop is
     busy are read together; while no socket wants events they are dropped right there. A thread
     blocked in select() did the same work with a GIL hand-over per notification, and every
@@ -237,8 +237,9 @@ class Listener:
             conn = None
             try:
                 async with asyncio.timeout(self.reply_timeout_seconds):
-                    raw = await async_pg.connect(
+                    conn = await Watched.connect(
                         self.dsn,
+                        self._on_input,
                         application_name="astegni-listener",
                         options=f"-c statement_timeout={self.statement_timeout_ms}",
                         # Find a silently dead server (network loss) while nothing is asked.
@@ -247,7 +248,6 @@ class Listener:
                         keepalives_interval=10,
                         keepalives_count=3,
                     )
-                    conn = async_pg.Watched(raw, self._on_input)
                     await self._execute(conn, f"LISTEN {CHANNEL}")
                 log.info("listening on %s", CHANNEL)
                 self.on_state(True, had_connection)
@@ -265,7 +265,7 @@ class Listener:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
-    def _on_input(self, conn: async_pg.Watched) -> None:
+    def _on_input(self, conn: Watched) -> None:
         """Called by the loop when the server sends between statements: notifications, or an
         error as it ends the session. (On asyncio's own loop also a reply that a statement's
         task has read since: poll() then finds nothing.)"""
@@ -287,7 +287,7 @@ class Listener:
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
-    async def _pump(self, conn: async_pg.Watched) -> None:
+    async def _pump(self, conn: Watched) -> None:
         self._lost = None
         next_purge = time.monotonic()
         loop = asyncio.get_running_loop()
@@ -315,20 +315,15 @@ class Listener:
                     for notify in notifies:
                         await self._handle(conn, notify.payload)
 
-    async def _execute(self, conn: async_pg.Watched, sql: str, params: Any = None) -> Any:
-        with conn.pg.cursor() as cur:
-            cur.execute(sql, params)
-            async with asyncio.timeout(self.reply_timeout_seconds):
-                await conn.reply()
-            return cur.fetchone() if cur.description else None
+    async def _execute(self, conn: Watched, sql: str, params: Any = None) -> Any:
+        async with asyncio.timeout(self.reply_timeout_seconds):
+            return await conn.run(sql, params)
 
-    async def _handle(self, conn: async_pg.Watched, payload: str) -> None:
+    async def _handle(self, conn: Watched, payload: str) -> None:
         try:
             event = json.loads(payload)
             if "ref" in event:  # too large for NOTIFY: stored by events.publish
-                row = await self._execute(
-                    conn, "SELECT payload FROM realtime_events WHERE id = %s", (event["ref"],)
-                )
+                row = await self._execute(conn, queries.stored_event.sql, {"id": event["ref"]})
                 if row is None:
                     log.warning("event %s is gone (purged?)", event["ref"])
                     return
@@ -340,7 +335,7 @@ class Listener:
             return
         self.deliver(user_ids, text)
 
-    async def _purge(self, conn: async_pg.Watched) -> None:
+    async def _purge(self, conn: Watched) -> None:
         """Stored events are read within moments of their NOTIFY; old ones are deleted (any
         process may do it, the DELETE is idempotent)."""
         try:
@@ -349,10 +344,6 @@ class Listener:
             pass  # the schema is not applied yet
         except psycopg2.errors.QueryCanceled:
             log.warning("purge of stored events took over %d ms; retried later", self.statement_timeout_ms)
-
-
-def purge_events(cur: Any, keep_seconds: float) -> None:
-    execute(cur, queries.purge_events, {"keep_seconds": keep_seconds})
 
 
 # ---------------------------------------------------------------------------- the service

@@ -40,6 +40,18 @@ def admin_connect(url: str):
     return conn
 
 
+def end_sessions(url: str, application_name: str) -> int:
+    """Terminate the sessions of application_name on url's database, as a PostgreSQL restart
+    ends them; how many there were."""
+    with contextlib.closing(admin_connect(url)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()",
+            (application_name,),
+        )
+        return cur.rowcount
+
+
 def new_name(prefix: str = "astegni_test") -> str:
     return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 

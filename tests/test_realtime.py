@@ -13,10 +13,11 @@ from jose import jwt
 from starlette.websockets import WebSocketDisconnect
 
 from astegni.events import publish
-from astegni.realtime import CLOSE_TRY_AGAIN, Hub, Listener, Socket, purge_events, serve_socket
+from astegni.realtime import CLOSE_TRY_AGAIN, Hub, Listener, Socket, serve_socket
 from tests.chat_helpers import open_conversation, send
 from tests.conftest import TEST_SECRET
 from tests.frozen_proxy import frozen_proxy
+from tests.pg import end_sessions
 
 
 def connect(client, user, **params):
@@ -198,7 +199,7 @@ def test_no_event_for_a_rolled_back_transaction(client, db, factory):
         assert next_event(ws) == {"type": "session_request.updated", "data": {"n": "committed"}}
 
 
-def test_large_events_travel_by_reference_and_are_purged_later(client, db, factory):
+def test_large_events_travel_by_reference(client, db, factory):
     user = factory.student()
     big = {"blob": "é" * 6000}  # 12 kB of UTF-8: over the NOTIFY payload limit
     with connect(client, user) as ws:
@@ -208,14 +209,7 @@ def test_large_events_travel_by_reference_and_are_purged_later(client, db, facto
         assert next_event(ws) == {"type": "session_request.updated", "data": big}
     with db.transaction() as cur:
         cur.execute("SELECT count(*) AS n FROM realtime_events")
-        assert cur.fetchone()["n"] == 1
-        purge_events(cur, 300)  # too young to go
-        cur.execute("SELECT count(*) AS n FROM realtime_events")
-        assert cur.fetchone()["n"] == 1
-        cur.execute("UPDATE realtime_events SET created_at = now() - interval '301 seconds'")
-        purge_events(cur, 300)
-        cur.execute("SELECT count(*) AS n FROM realtime_events")
-        assert cur.fetchone()["n"] == 0
+        assert cur.fetchone()["n"] == 1  # kept for the listener's purge
 
 
 def test_heartbeat_drops_sockets_of_deactivated_users(client, db, factory):
@@ -307,15 +301,6 @@ async def eventually(condition, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def admin_sql(db_url: str, sql: str) -> None:
-    conn = psycopg2.connect(db_url)
-    conn.autocommit = True
-    try:
-        conn.cursor().execute(sql)
-    finally:
-        conn.close()
-
-
 def notify(db_url: str, *user_ids: int) -> None:
     conn = psycopg2.connect(db_url)
     try:
@@ -368,12 +353,7 @@ def test_the_listener_reconnects_when_the_server_ends_its_session(db_url):
         seen = Recorder()
         task = seen.listen(db_url)
         await eventually(lambda: seen.states == [(True, False)])
-        await asyncio.to_thread(
-            admin_sql,
-            db_url,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = 'astegni-listener' AND datname = current_database()",
-        )
+        assert await asyncio.to_thread(end_sessions, db_url, "astegni-listener") == 1
         await eventually(lambda: len(seen.states) == 3)
         await asyncio.to_thread(notify, db_url, 4)
         await eventually(lambda: seen.delivered == [[4]])
@@ -406,6 +386,27 @@ def test_the_listener_notices_a_server_gone_silent_and_reconnects(db_url):
         seen, noticed = run_in_fresh_loop(scenario)
     assert seen.states[:3] == [(True, False), (False, False), (True, True)]
     assert noticed < 2  # the probe's bound, not TCP keepalive's minute
+
+
+def stored(db) -> list:
+    with db.transaction() as cur:
+        cur.execute("SELECT payload FROM realtime_events ORDER BY id")
+        return [row["payload"] for row in cur.fetchall()]
+
+
+def test_the_listener_purges_stored_events_past_their_keep(db, db_url):
+    with db.transaction() as cur:
+        cur.execute(
+            """INSERT INTO realtime_events (payload, created_at)
+               VALUES ('{"n": "old"}', now() - interval '301 seconds'), ('{"n": "young"}', now())"""
+        )
+
+    async def scenario() -> None:
+        task = Recorder().listen(db_url, idle_probe_seconds=0.1, keep_events_seconds=300)
+        await eventually(lambda: stored(db) == [{"n": "young"}])
+        await stop(task)
+
+    run_in_fresh_loop(scenario)
 
 
 def test_a_purge_stuck_behind_a_lock_is_cancelled_and_the_listener_stays(db_url):

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 import httpx
-import psycopg2
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import LiveServer, live_servers
+from tests.pg import end_sessions
 
 _emails = itertools.count(1)
 WAIT = 15  # seconds to wait for an expected frame
@@ -123,15 +123,7 @@ def test_listener_reconnects_after_losing_its_connection(servers, shared_db):
     cid = post(a, writer, "/api/chat/conversations", {"participant_user_ids": [reader.id]})["id"]
     with ExitStack() as stack:
         ws = open_socket(stack, b, reader)
-        conn = psycopg2.connect(shared_db)
-        stack.callback(conn.close)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                    WHERE application_name = 'astegni-listener' AND datname = current_database()"""
-            )
-            assert cur.rowcount == 2  # one listener per process
+        assert end_sessions(shared_db, "astegni-listener") == 2  # one listener per process
         assert close_code(ws) == 1012
         ws = open_socket(stack, b, reader)  # answers once the listener is back
         post(a, writer, "/api/chat/messages", {"conversation_id": cid, "content": "after the storm"})

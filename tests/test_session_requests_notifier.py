@@ -11,6 +11,7 @@ import psycopg2
 
 from astegni.events import CHANNEL
 from astegni.notifier import Notifier
+from tests.pg import end_sessions
 
 
 def _listener(db_url: str):
@@ -54,17 +55,7 @@ def test_concurrent_sends_all_arrive_in_order(db_url):
 
 
 def _end_notifier_session(db_url: str) -> None:
-    admin = psycopg2.connect(db_url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'astegni-notifier' AND datname = current_database()"
-            )
-            assert cur.fetchone()[0] is True
-    finally:
-        admin.close()
+    assert end_sessions(db_url, "astegni-notifier") == 1
 
 
 def test_a_lost_connection_is_reopened_for_the_next_batch(db_url):

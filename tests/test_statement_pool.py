@@ -13,11 +13,12 @@ import psycopg2
 import pytest
 import uvloop
 
-from astegni.async_pg import StatementPool, Watched, connect
+from astegni.async_pg import StatementPool, Watched
 from astegni.errors import ServiceUnavailable
 from astegni.queries import Query
 from tests.conftest import free_port
 from tests.frozen_proxy import frozen_proxy
+from tests.pg import end_sessions
 
 APP_NAME = "astegni-statements-test"
 SLEEP = Query("test_sleep", "SELECT pg_backend_pid() AS pid, true AS slept FROM pg_sleep(%(seconds)s)")
@@ -48,11 +49,7 @@ def backends(db_url: str) -> list[tuple[int, str]]:
 
 
 def terminate_all(db_url: str) -> None:
-    admin(
-        db_url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND application_name = %s",
-    )
+    end_sessions(db_url, APP_NAME)
 
 
 def run(statements: StatementPool, work):
@@ -241,17 +238,14 @@ def test_a_server_gone_silent_is_503_once_the_reply_timeout_passes(db_url):
 
 def test_closing_a_watched_connection_twice_leaves_the_next_owner_of_its_number_alone(db_url):
     async def scenario() -> tuple:
-        first = Watched(await connect(db_url), Watched.close_if_ended)
+        first = await Watched.connect(db_url, Watched.close_if_ended)
         first.close()
-        second = Watched(await connect(db_url), Watched.close_if_ended)
+        second = await Watched.connect(db_url, Watched.close_if_ended)
         assert second.fd == first.fd  # the lowest free number: the one just freed
         first.close()  # must not take the reader away from second
         try:
-            with second.pg.cursor() as cur:
-                cur.execute("SELECT 1")
-                async with asyncio.timeout(2):
-                    await second.reply()
-                return cur.fetchone()
+            async with asyncio.timeout(2):
+                return await second.run("SELECT 1")
         finally:
             second.close()
 

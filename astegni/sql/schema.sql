@@ -716,7 +716,7 @@ BEGIN
     request_id := v_request;
     conversation_id := v_conversation;
     message_id := m.id;
-    created_at := m.created_at;
+    created_at := m.created_at;  -- the request's too: both are now(), the transaction's start
     timezone := p_timezone;
     event := realtime_event('message.created', ARRAY[p_user_id, v_target.tutor_user_id],
         jsonb_build_object('conversation_id', m.conversation_id,
