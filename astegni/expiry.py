@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from astegni import session_requests
+from astegni import rate_limits, session_requests
 from astegni.db import Database
 
 log = logging.getLogger("astegni.expiry")
@@ -30,6 +30,7 @@ def sweep(db: Database, batch: int = BATCH) -> int:
             break
     with db.transaction() as cur:
         session_requests.purge(cur)
+        rate_limits.purge(cur)
     return total
 
 

@@ -268,6 +268,30 @@ CREATE TABLE IF NOT EXISTS rate_limit_counters (
     PRIMARY KEY (bucket, subject)
 );
 
+-- Rate limits of every write, one fixed window per (bucket, subject): bucket names the action
+-- ('chat_send', 'register', ...), subject the actor (a users.id, or a client address).
+CREATE TABLE IF NOT EXISTS rate_limits (
+    bucket       text        NOT NULL,
+    subject      text        NOT NULL,
+    window_start timestamptz NOT NULL,
+    hits         integer     NOT NULL,
+    PRIMARY KEY (bucket, subject)
+);
+-- The sweep's purge of windows that have ended.
+CREATE INDEX IF NOT EXISTS rate_limits_window_idx ON rate_limits (window_start);
+
+-- Who blocked whom. While a row exists the blocked user cannot message the blocker, start a
+-- conversation with them or send them session requests, and the blocker gets no events caused
+-- by the blocked user. The primary key serves "has A blocked B"; the second index a user's list.
+CREATE TABLE IF NOT EXISTS user_blocks (
+    blocker_user_id integer     NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    blocked_user_id integer     NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (blocker_user_id, blocked_user_id),
+    CHECK (blocker_user_id <> blocked_user_id)
+);
+CREATE INDEX IF NOT EXISTS user_blocks_blocked_idx ON user_blocks (blocked_user_id);
+
 -- Real-time events too large for a NOTIFY payload (8000 bytes) wait here for the listeners;
 -- the NOTIFY then carries only the row id.
 CREATE TABLE IF NOT EXISTS realtime_events (
@@ -285,6 +309,26 @@ CREATE TABLE IF NOT EXISTS schema_state (
     checksum   text        NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- One hit against a rate limit, counted before the action it guards, in one statement so that
+-- parallel hits cannot all slip under the limit. Returns 0 when the hit is allowed, else the
+-- seconds until the window ends (the Retry-After). A hit counts once its transaction commits.
+CREATE OR REPLACE FUNCTION rate_limit_hit(
+    p_bucket text, p_subject text, p_limit integer, p_window_seconds integer)
+RETURNS integer
+LANGUAGE sql AS $$
+    INSERT INTO rate_limits AS c (bucket, subject, window_start, hits)
+    VALUES (p_bucket, p_subject, now(), 1)
+    ON CONFLICT (bucket, subject) DO UPDATE
+       SET hits = CASE WHEN c.window_start > now() - make_interval(secs => p_window_seconds)
+                       THEN c.hits + 1 ELSE 1 END,
+           window_start = CASE WHEN c.window_start > now() - make_interval(secs => p_window_seconds)
+                               THEN c.window_start ELSE now() END
+    RETURNING CASE WHEN c.hits <= p_limit THEN 0
+                   ELSE greatest(1, ceil(extract(epoch FROM c.window_start
+                            + make_interval(secs => p_window_seconds) - now())))::integer
+              END
+$$;
 
 -- ---------------------------------------------------------------- session requests: functions
 -- The create and every lifecycle transition are PL/pgSQL functions so that each is one round
