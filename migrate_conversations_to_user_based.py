@@ -23,7 +23,8 @@ from collections.abc import Iterator
 import psycopg2
 
 from astegni.migration.locks import LockPolicy, MigrationError
-from astegni.migration.runner import Options, migrate, summary
+from astegni.migration.report import summary
+from astegni.migration.runner import Options, migrate
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
