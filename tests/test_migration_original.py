@@ -183,7 +183,7 @@ def test_second_run_changes_nothing(original, capsys):
     assert data_snapshot(url) == data
 
 
-def test_conversion_waits_for_its_lock_within_the_timeout(original, capsys):
+def test_conversion_gives_up_on_a_held_lock_within_the_lock_timeout(original, capsys):
     url, _ = original
     # The first transaction on conversations (its new columns and the conversion) must wait.
     holder = psycopg2.connect(url)
