@@ -5,8 +5,9 @@
 
 Each flag also reads an environment variable (BASE_URL, QA_EMAIL, QA_PASSWORD, QA_TUTOR_ID,
 QA_PACKAGE_ID, QA_OTHER_PACKAGE_ID); the defaults are the demo student and the first two packages
-of demo tutor 1. Logs in, sends a request, sends the same request again (must be 409), sends one
-for the other package, then cancels the requests it made, so it can run again and again.
+of demo tutor 2 (packages 1 and 2). Logs in, sends a request, sends the same request again (must
+be 409), sends one for the other package, then cancels the requests it made, so it can run again
+and again. Needs only requirements.txt (httpx is a runtime dependency for it).
 
 stdout holds exactly the four ✓ lines, or a ✗ line with the server's answer; notes (left-over
 requests cancelled before the run) go to stderr. Exit status 0 when all four hold, else 1.
@@ -28,7 +29,7 @@ DEMO = {
     "base_url": "http://localhost:8000",
     "email": "student@astegni.demo",
     "password": "StudentDemo1!",
-    "tutor_id": 1,
+    "tutor_id": 2,
     "package_id": 1,
     "other_package_id": 2,
 }

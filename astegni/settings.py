@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -12,7 +13,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_DIR / ".data"
+# The embedded PostgreSQL (DATA_DIR/pg) and the generated secret key live here. ASTEGNI_DATA_DIR
+# moves it (a second checkout, a test); read once at import, like the module constants below it.
+DATA_DIR = Path(os.environ.get("ASTEGNI_DATA_DIR") or PROJECT_DIR / ".data")
 MIN_SECRET_BYTES = 32
 
 

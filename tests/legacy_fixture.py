@@ -5,13 +5,16 @@ shape, so a legacy database is built the same way: schema.sql first, then the ch
 replaced by their legacy form, and the foreign keys other tables (requested_sessions) had on them
 are put back.
 
-Two sizes:
+The shape the migration is specified for (the chat tables below), in two sizes:
 - `small`: 37 conversations holding every trap the migration must handle (profile ids that
   overlap across the student/parent/tutor tables, orphan creator/participant/sender, one user in
   a conversation through two profiles, two direct conversations for one pair, half-filled user
   ids). `build_small` returns the expected outcome, computed from the profile map in Python.
 - `large`: 100k conversations, 200k participants and 1M messages through generate_series, for
   the timing figure (bench/migration/run.py).
+
+The original Astegni backend's own chat schema (four profile types, user ids already NOT NULL,
+reactions and read receipts, naive timestamps) is the second shape: tests/legacy_original.py.
 
 As a script, from the project root: `python -m tests.legacy_fixture --size large DATABASE_URL`
 fills an existing empty database.
@@ -85,8 +88,8 @@ SELECT conrelid::regclass::text AS tab, conname, pg_get_constraintdef(oid) AS de
 """
 
 
-def create_legacy_schema(url: str) -> None:
-    """The whole application schema, with the chat tables in their legacy shape."""
+def create_legacy_schema(url: str, chat_ddl: str = LEGACY_CHAT_DDL) -> None:
+    """The whole application schema, with the chat tables in a legacy shape (chat_ddl)."""
     conn = psycopg2.connect(url)
     try:
         apply_schema(conn)
@@ -94,7 +97,7 @@ def create_legacy_schema(url: str) -> None:
             cur.execute(_EXTERNAL_FKS, {"tables": list(CHAT_TABLES)})
             external = cur.fetchall()
             cur.execute("DROP TABLE " + ", ".join(CHAT_TABLES) + " CASCADE")
-            cur.execute(LEGACY_CHAT_DDL)
+            cur.execute(chat_ddl)
             for table, name, definition in external:
                 # Catalog text (regclass, constraint name, definition), not values: put back as is.
                 cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
@@ -289,30 +292,13 @@ def small_fixture_data() -> tuple[_Builder, SmallFixture]:
 def build_small(url: str) -> SmallFixture:
     """Fill url (legacy schema) with the 37 trap-laden conversations; returns the expectation."""
     b, fx = small_fixture_data()
-    password_hash = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash(PASSWORD)
     conn = psycopg2.connect(url)
     try:
         with conn, conn.cursor() as cur:
-            for uid, (name, roles) in _USERS.items():
-                cur.execute(
-                    """INSERT INTO users (id, email, password_hash, first_name, father_name, roles,
-                                          active_role)
-                       VALUES (%(id)s, %(email)s, %(hash)s, %(name)s, 'Legacy', %(roles)s, %(role)s)""",
-                    {
-                        "id": uid,
-                        "email": f"{name.lower()}@legacy.example",
-                        "hash": password_hash,
-                        "name": name,
-                        "roles": list(roles),
-                        "role": next(iter(roles)),
-                    },
-                )
-                fx.users[uid]["email"] = f"{name.lower()}@legacy.example"
-            for (role, pid), uid in b.profiles.items():
-                cur.execute(
-                    f"INSERT INTO {role}_profiles (id, user_id) VALUES (%(id)s, %(user)s)",  # role: ours
-                    {"id": pid, "user": uid},
-                )
+            emails = insert_users(cur, {uid: (name, list(roles)) for uid, (name, roles) in _USERS.items()})
+            for uid, email in emails.items():
+                fx.users[uid]["email"] = email
+            insert_profiles(cur, b.profiles)
             cur.executemany(
                 """INSERT INTO conversations (id, type, name, created_by_profile_id,
                        created_by_profile_type, last_message_at, created_at, updated_at)
@@ -337,14 +323,50 @@ def build_small(url: str) -> SmallFixture:
     return fx
 
 
-def _advance_sequences(cur) -> None:
-    """Explicit ids were inserted: move every serial/identity sequence past them."""
-    for table in ("users", "student_profiles", "parent_profiles", "tutor_profiles", *CHAT_TABLES[1:]):
+def insert_users(cur, users: dict[int, tuple[str, list[str]]]) -> dict[int, str]:
+    """users.id -> (first name, roles), all with PASSWORD; returns users.id -> email."""
+    password_hash = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash(PASSWORD)
+    emails = {}
+    for uid, (name, roles) in users.items():
+        emails[uid] = f"{name.lower()}@legacy.example"
+        cur.execute(
+            """INSERT INTO users (id, email, password_hash, first_name, father_name, roles, active_role)
+               VALUES (%(id)s, %(email)s, %(hash)s, %(name)s, 'Legacy', %(roles)s, %(role)s)""",
+            {
+                "id": uid,
+                "email": emails[uid],
+                "hash": password_hash,
+                "name": name,
+                "roles": roles,
+                "role": roles[0],
+            },
+        )
+    return emails
+
+
+def insert_profiles(cur, profiles: dict[tuple[str, int], int]) -> None:
+    """(profile_type, profile id) -> users.id, into <profile_type>_profiles."""
+    for (kind, pid), uid in profiles.items():
+        cur.execute(
+            f"INSERT INTO {kind}_profiles (id, user_id) VALUES (%(id)s, %(user)s)",  # kind: ours
+            {"id": pid, "user": uid},
+        )
+
+
+def advance_sequences(cur, tables: tuple[str, ...]) -> None:
+    """Explicit ids were inserted: move each table's id sequence past them."""
+    for table in tables:
         cur.execute(
             "SELECT setval(pg_get_serial_sequence(%(t)s, 'id'), coalesce(max(id), 0) + 1, false) FROM "
-            + table,  # table: one of the fixed names above
+            + table,  # table: one of the fixed names of these fixtures
             {"t": table},
         )
+
+
+def _advance_sequences(cur) -> None:
+    advance_sequences(
+        cur, ("users", "student_profiles", "parent_profiles", "tutor_profiles", *CHAT_TABLES[1:])
+    )
 
 
 # ---------------------------------------------------------------- the large database

@@ -314,11 +314,14 @@ def test_held_lock_waits_briefly_then_succeeds(legacy):
     holder = hold(url, "LOCK TABLE chat_messages IN ACCESS EXCLUSIVE MODE")
     try:
         process = run_script(url, "--lock-timeout-ms", "200", "--lock-retries", "30")
-        time.sleep(1.0)
-        assert process.poll() is None  # waiting, not failed
+        deadline, said = time.monotonic() + 30, ""
+        while time.monotonic() < deadline and "chat_messages is locked by pid" not in said:
+            said += process.stdout.readline()  # the script flushes each line
+        assert process.poll() is None, said  # waiting, not failed
     finally:
         holder.close()  # the long transaction ends
     out, _ = process.communicate(timeout=60)
+    out = said + out
     assert process.returncode == 0, out
     assert "chat_messages is locked by pid" in out
     assert column_map(url, "chat_messages", "sender_user_id") == fx.senders
@@ -448,14 +451,36 @@ def login(client: TestClient, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def test_application_works_on_the_migrated_database(legacy, capsys):
-    url, fx = legacy
+def migrate_with_package(url: str, tutor_id: int, capsys) -> int:
+    """Migrate url, then give tutor_profiles.id tutor_id a package; returns its id."""
     code, out = migrate(url, capsys=capsys)
     assert code == 0, out
-    (package_id,) = query(
+    return query(
         url,
-        "INSERT INTO tutor_packages (tutor_id, name, hourly_rate) VALUES (2, 'Algebra', 300) RETURNING id",
-    )[0]
+        """INSERT INTO tutor_packages (tutor_id, name, hourly_rate)
+           VALUES (%(t)s, 'Algebra', 300) RETURNING id""",
+        {"t": tutor_id},
+    )[0][0]
+
+
+def request_session(client: TestClient, headers: dict[str, str], tutor_id: int, package_id: int):
+    return client.post(
+        "/api/session-requests",
+        json={
+            "tutor_id": tutor_id,
+            "package_id": package_id,
+            "schedule_type": "recurring",
+            "days": ["Monday"],
+            "start_time": "16:00",
+            "end_time": "17:00",
+        },
+        headers=headers,
+    )
+
+
+def test_application_works_on_the_migrated_database(legacy, capsys):
+    url, fx = legacy
+    package_id = migrate_with_package(url, 2, capsys)
     from app import create_app
 
     with TestClient(create_app(make_settings(url)), raise_server_exceptions=False) as client:
@@ -476,18 +501,7 @@ def test_application_works_on_the_migrated_database(legacy, capsys):
         )
 
         # A new request between the same pair lands in their canonical conversation.
-        response = client.post(
-            "/api/session-requests",
-            json={
-                "tutor_id": 2,
-                "package_id": package_id,
-                "schedule_type": "recurring",
-                "days": ["Monday"],
-                "start_time": "16:00",
-                "end_time": "17:00",
-            },
-            headers=abebe,
-        )
+        response = request_session(client, abebe, tutor_id=2, package_id=package_id)
         assert response.status_code == 200, response.text
         assert response.json()["conversation_id"] == canonical
         members = query(

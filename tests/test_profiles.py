@@ -331,11 +331,11 @@ def test_demo_data_loads_once_with_the_fixed_logins(client, db_url, settings):
                 " JOIN tutor_profiles t ON t.id = p.tutor_id JOIN users u ON u.id = t.user_id"
                 " WHERE u.email = 'tutor1@astegni.demo' ORDER BY p.id"
             )
-            assert cur.fetchall() == [(1, 1, True), (2, 1, True), (3, 1, True)]
+            assert cur.fetchall() == [(4, 1, True), (5, 1, True), (6, 1, True)]
         banner = demo.demo_banner(conn, "http://127.0.0.1:8000")
     finally:
         conn.close()
-    assert "http://127.0.0.1:8000/view-tutor.html?id=1" in banner
+    assert "http://127.0.0.1:8000/view-tutor.html?id=2" in banner
     tokens = {}
     for _role, email, password in demo.LOGINS:
         response = client.post("/api/login", json={"email": email, "password": password})

@@ -147,7 +147,7 @@ def test_reads_the_environment_and_cancels_a_left_over_request(demo):
 
 
 def test_defaults_are_the_demo_data(server):
-    """Only --base-url: the demo student, demo tutor 1 and its packages 1 and 2."""
+    """Only --base-url: the demo student, demo tutor 2 and its packages 1 and 2."""
     for _ in range(2):
         result = run_script("--base-url", server.url)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -167,3 +167,48 @@ def test_fails_with_exit_1_against_a_dead_port():
     assert result.returncode == 1
     (line,) = result.stdout.splitlines()
     assert line.startswith("✗ Server not reachable at http://127.0.0.1:")
+
+
+def test_the_documented_example_body_works_on_the_demo_data(server):
+    """tutor 2 with package 1, as the API's documentation writes the request body."""
+    login = httpx.post(
+        f"{server.url}/api/login", json={"email": "student@astegni.demo", "password": "StudentDemo1!"}
+    )
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    body = {
+        "tutor_id": 2,
+        "package_id": 1,
+        "schedule_type": "recurring",
+        "days": ["Monday", "Wednesday"],
+        "start_time": "14:00",
+        "end_time": "16:00",
+        "message": "I need help with mathematics",
+    }
+    response = httpx.post(f"{server.url}/api/session-requests", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    cancel = httpx.post(
+        f"{server.url}/api/session-requests/{response.json()['request_id']}/cancel", headers=headers
+    )
+    assert cancel.status_code == 200, cancel.text
+
+
+def test_the_script_needs_only_the_runtime_requirements():
+    """Every third-party module it imports is pinned in requirements.txt itself."""
+    import ast
+    import importlib.metadata
+
+    tree = ast.parse(SCRIPT.read_text())
+    modules = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    third_party = sorted(m for m in modules if m not in sys.stdlib_module_names and m != "__future__")
+    assert third_party, "the script imports no third-party module: this test checks nothing"
+    pinned = {
+        line.split("==")[0].split("[")[0].strip().lower()
+        for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.lstrip().startswith("#")
+    }
+    distributions = importlib.metadata.packages_distributions()
+    for module in third_party:
+        names = {d.lower() for d in distributions.get(module, [module])}
+        assert names & pinned, f"{module} ({', '.join(names)}) is not pinned in requirements.txt"

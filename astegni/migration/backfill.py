@@ -2,7 +2,8 @@
 
 A profile id alone means nothing: every profile table numbers from 1, so student 3, parent 3
 and tutor 3 are three different people. Each row is resolved through the table its profile_type
-names, by a set-based UPDATE ... FROM over one id range at a time: the next range holds the next
+names (every <type>_profiles table the catalog holds: advertiser_profiles too where it exists),
+by a set-based UPDATE ... FROM over one id range at a time: the next range holds the next
 `batch_size` rows still NULL (an index range scan on the primary key), and each range is its own
 short transaction. Rows that resolve to no user stay NULL and are skipped by the next range, so a
 run that stops anywhere is finished by the next one, which starts from the rows still NULL.
@@ -15,18 +16,22 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from psycopg2 import sql
 
 from astegni.migration.locks import LockPolicy, with_lock_retries
 
-# Every profile with its user, tagged with the profile_type that names its table.
-PROFILES = sql.SQL(
-    """(SELECT 'student'::text AS profile_type, id AS profile_id, user_id FROM student_profiles
-        UNION ALL SELECT 'parent', id, user_id FROM parent_profiles
-        UNION ALL SELECT 'tutor', id, user_id FROM tutor_profiles)"""
-)
+
+def profiles_sql(profile_types: tuple[str, ...]) -> sql.Composed:
+    """Every profile with its user, tagged with the profile_type that names its table."""
+    selects = [
+        sql.SQL("SELECT {type}::text AS profile_type, id AS profile_id, user_id FROM {table}").format(
+            type=sql.Literal(kind), table=sql.Identifier(f"{kind}_profiles")
+        )
+        for kind in profile_types
+    ]
+    return sql.Composed([sql.SQL("("), sql.SQL(" UNION ALL ").join(selects), sql.SQL(")")])
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,10 @@ class Backfill:
     user_column: str
     profile_id: str
     profile_type: str
+    profiles: sql.Composable | None = None  # profiles_sql() of the database at hand (for_types)
+
+    def for_types(self, profile_types: tuple[str, ...]) -> Backfill:
+        return replace(self, profiles=profiles_sql(profile_types))
 
     @property
     def label(self) -> str:
@@ -46,7 +55,7 @@ class Backfill:
             "user": sql.Identifier(self.user_column),
             "pid": sql.Identifier(self.profile_id),
             "ptype": sql.Identifier(self.profile_type),
-            "profiles": PROFILES,
+            "profiles": self.profiles,
         }
 
     def next_range_sql(self) -> sql.Composed:
@@ -79,21 +88,22 @@ class Backfill:
 
     def status_sql(self) -> sql.Composed:
         """After a complete back-fill: rows set, and the legacy rows still NULL (unresolvable by
-        then); one scan, no join."""
+        then) as (id, profile_type) pairs; one scan, no join."""
         return sql.SQL(
             """SELECT count({user}),
-                      coalesce(array_agg(id ORDER BY id) FILTER (WHERE {user} IS NULL AND {pid} IS NOT NULL),
+                      coalesce(array_agg(ARRAY[id::text, {ptype}::text] ORDER BY id)
+                                   FILTER (WHERE {user} IS NULL AND {pid} IS NOT NULL),
                                '{{}}')
                  FROM {table}"""
         ).format(**self._names())
 
     def unresolved_sql(self, has_user_column: bool = True) -> sql.Composed:
-        """Ids of legacy rows whose profile resolves to no user (left NULL)."""
+        """(id, profile_type) of legacy rows whose profile resolves to no user (left NULL)."""
         user = sql.SQL("t.{}").format(sql.Identifier(self.user_column))
         if not has_user_column:
             user = sql.SQL("NULL::integer")
         return sql.SQL(
-            """SELECT t.id FROM {table} AS t
+            """SELECT t.id, t.{ptype}::text FROM {table} AS t
                  LEFT JOIN {profiles} AS p ON p.profile_type = t.{ptype} AND p.profile_id = t.{pid}
                 WHERE {user} IS NULL AND p.user_id IS NULL AND t.{pid} IS NOT NULL
                 ORDER BY t.id"""
@@ -138,6 +148,7 @@ def _segments(low: int, high: int, parts: int) -> list[tuple[int, int]]:
 
 def run_backfills(
     connect: Callable[[], object],
+    profile_types: tuple[str, ...],
     batch_size: int,
     jobs: int,
     policy: LockPolicy,
@@ -154,7 +165,8 @@ def run_backfills(
     todo = 0
     try:
         with conn, conn.cursor() as cur:
-            for job in BACKFILLS:
+            for base in BACKFILLS:
+                job = base.for_types(profile_types)
                 cur.execute(
                     sql.SQL("SELECT min(id), max(id), count(*) FILTER (WHERE {} IS NULL) FROM {}").format(
                         sql.Identifier(job.user_column), sql.Identifier(job.table)

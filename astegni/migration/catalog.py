@@ -22,6 +22,19 @@ SELECT c.relname AS table_name, k.conname, k.contype, k.convalidated,
   JOIN pg_class c ON c.oid = k.conrelid
  WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY (%(tables)s)
 """
+# Every table named <type>_profiles with the id and user_id a profile needs: the profile types
+# that resolve (student, parent and tutor always; advertiser and others where an installation
+# has them).
+_PROFILE_TABLES = r"""
+SELECT left(c.relname, -length('_profiles'))
+  FROM pg_class c
+ WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+   AND c.relname LIKE '%\_profiles'
+   AND (SELECT count(*) FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attname IN ('id', 'user_id') AND NOT a.attisdropped) = 2
+ ORDER BY 1
+"""
+NAIVE_TIMESTAMP = "timestamp without time zone"
 _INDEXES = """
 SELECT i.relname AS index_name, x.indisvalid
   FROM pg_index x
@@ -38,6 +51,8 @@ class Catalog:
     constraints: dict[tuple[str, str], bool]  # (table, name) -> validated
     fk_columns: frozenset[tuple[str, str]]  # (table, column) with a one-column foreign key
     indexes: dict[str, bool]  # name -> valid (a failed CREATE INDEX CONCURRENTLY leaves it invalid)
+    profile_types: tuple[str, ...]  # the types whose <type>_profiles table exists
+    checks: dict[tuple[str, str], tuple[str, ...]]  # (table, CHECK constraint) -> its columns
 
     @property
     def tables(self) -> set[str]:
@@ -49,6 +64,10 @@ class Catalog:
     def not_null(self, table: str, column: str) -> bool:
         return self.columns.get((table, column), False)
 
+    def naive_timestamps(self, table: str) -> list[str]:
+        """The table's `timestamp without time zone` columns, in name order."""
+        return sorted(c for (t, c), kind in self.types.items() if t == table and kind == NAIVE_TIMESTAMP)
+
 
 def read_catalog(cur) -> Catalog:
     params = {"tables": list(CHAT_TABLES)}
@@ -57,14 +76,18 @@ def read_catalog(cur) -> Catalog:
     columns = {(t, c): not_null for t, c, not_null, _ in rows}
     types = {(t, c): data_type for t, c, _, data_type in rows}
     cur.execute(_CONSTRAINTS, params)
-    constraints, fk_columns = {}, set()
+    constraints, fk_columns, checks = {}, set(), {}
     for table, name, kind, validated, cols in cur.fetchall():
         constraints[(table, name)] = validated
         if kind == "f" and cols and len(cols) == 1:
             fk_columns.add((table, cols[0]))
+        if kind == "c":
+            checks[(table, name)] = tuple(cols or ())
     cur.execute(_INDEXES, params)
     indexes = dict(cur.fetchall())
-    return Catalog(columns, types, constraints, frozenset(fk_columns), indexes)
+    cur.execute(_PROFILE_TABLES)
+    profile_types = tuple(row[0] for row in cur.fetchall())
+    return Catalog(columns, types, constraints, frozenset(fk_columns), indexes, profile_types, checks)
 
 
 def missing_legacy_tables(cur) -> list[str]:

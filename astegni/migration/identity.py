@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from psycopg2 import sql
 
-from astegni.migration.backfill import PROFILES
+from astegni.migration.backfill import profiles_sql
 from astegni.migration.locks import LockPolicy, with_lock_retries
 
 
@@ -91,26 +91,31 @@ _BACKFILLED = sql.SQL(
 )
 
 
-def _resolved(migrated: bool, backfilled: bool = False) -> sql.Composable:
+def _resolved(
+    migrated: bool, backfilled: bool = False, profile_types: tuple[str, ...] = ()
+) -> sql.Composable:
     """migrated: the new columns exist (dry run on a database migrated before, or the real run);
-    backfilled: the user ids are filled (the real run, after phase 2)."""
+    backfilled: the user ids are filled (the real run, after phase 2); before that, rows resolve
+    through the profile tables of profile_types."""
     if backfilled:
         return _BACKFILLED
     unmarked = sql.SQL("cp.duplicate_of_id IS NULL" if migrated else "true")
-    return _RESOLVED.format(profiles=PROFILES, unmarked=unmarked)
+    return _RESOLVED.format(profiles=profiles_sql(profile_types), unmarked=unmarked)
 
 
-def _candidates(migrated: bool, backfilled: bool = False) -> sql.Composed:
+def _candidates(
+    migrated: bool, backfilled: bool = False, profile_types: tuple[str, ...] = ()
+) -> sql.Composed:
     held = sql.SQL(
         "(c.direct_user_low IS NOT NULL AND c.direct_user_low = m.low AND c.direct_user_high = m.high)"
         if migrated
         else "false"
     )
-    return _CANDIDATES.format(resolved=_resolved(migrated, backfilled), held=held)
+    return _CANDIDATES.format(resolved=_resolved(migrated, backfilled, profile_types), held=held)
 
 
-def find_duplicates(cur, migrated: bool) -> list[Duplicate]:
-    cur.execute(_DUPLICATES.format(resolved=_resolved(migrated)))
+def find_duplicates(cur, migrated: bool, profile_types: tuple[str, ...]) -> list[Duplicate]:
+    cur.execute(_DUPLICATES.format(resolved=_resolved(migrated, profile_types=profile_types)))
     return sorted(Duplicate(*row) for row in cur.fetchall())
 
 
@@ -125,13 +130,13 @@ def mark_duplicates(conn, policy: LockPolicy, say: Callable[[str], None]) -> lis
     return with_lock_retries(conn, "conversation_participants", work, policy, say)
 
 
-def find_duplicate_pairs(cur, migrated: bool) -> list[DuplicatePair]:
+def find_duplicate_pairs(cur, migrated: bool, profile_types: tuple[str, ...]) -> list[DuplicatePair]:
     """The pairs of users with more than one direct conversation, canonical one first."""
     cur.execute(
         sql.SQL(
             """SELECT low, high, array_agg(id ORDER BY rank) FROM ({candidates}) AS k
                 WHERE in_pair > 1 GROUP BY low, high ORDER BY low, high"""
-        ).format(candidates=_candidates(migrated))
+        ).format(candidates=_candidates(migrated, profile_types=profile_types))
     )
     return [DuplicatePair(low, high, ids[0], ids[1:]) for low, high, ids in cur.fetchall()]
 
@@ -158,10 +163,10 @@ def kept_duplicate_pairs(cur) -> list[DuplicatePair]:
     return [DuplicatePair(low, high, canonical, others) for low, high, canonical, others in cur.fetchall()]
 
 
-def count_pairs_to_set(cur, migrated: bool) -> int:
+def count_pairs_to_set(cur, migrated: bool, profile_types: tuple[str, ...]) -> int:
     cur.execute(
         sql.SQL("SELECT count(*) FROM ({candidates}) AS k WHERE rank = 1 AND NOT held").format(
-            candidates=_candidates(migrated)
+            candidates=_candidates(migrated, profile_types=profile_types)
         )
     )
     return cur.fetchone()[0]

@@ -1,4 +1,4 @@
-"""The migration, phase by phase, and the summary it prints."""
+"""The migration, phase by phase (its summary: report.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from astegni.migration import identity, steps
 from astegni.migration.backfill import BACKFILLS, run_backfills
 from astegni.migration.catalog import Catalog, missing_legacy_tables, read_catalog
 from astegni.migration.locks import LockPolicy, MigrationError, with_lock_retries
-
-MAX_IDS_SHOWN = 50
 
 
 @dataclass
@@ -34,7 +32,9 @@ class Result:
     schema_changes: list[str] = field(default_factory=list)
     resolved: dict[str, int] = field(default_factory=dict)  # column -> rows filled
     already_set: dict[str, int] = field(default_factory=dict)
-    unresolved: dict[str, list[int]] = field(default_factory=dict)  # column -> row ids
+    # column -> (row id, profile_type) of the rows left NULL
+    unresolved: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    profile_types: tuple[str, ...] = ()  # the types that resolve (their <type>_profiles exists)
     made_nullable: list[str] = field(default_factory=list)
     duplicates: list[identity.Duplicate] = field(default_factory=list)
     duplicate_pairs: list[identity.DuplicatePair] = field(default_factory=list)
@@ -95,7 +95,11 @@ def _plan(conn) -> Result:
     result = Result()
     with conn, conn.cursor() as cur:
         cat = read_catalog(cur)
+        result.profile_types = cat.profile_types
         result.schema_changes = [s.action for s in steps.COLUMN_STEPS if s.due(cat)]
+        result.schema_changes += [
+            s.action for s in (*steps.timestamp_steps(cat), *steps.legacy_check_steps(cat))
+        ]
         result.schema_changes += [s.action for s in steps.INDEX_STEPS if s.due(cat)]
         if steps.PAIR_KEY.due(cat):
             result.schema_changes.append(steps.PAIR_KEY.action)
@@ -104,18 +108,18 @@ def _plan(conn) -> Result:
             f"validate {name}" for table, name in steps.VALIDATIONS if steps.validation_due(cat, table, name)
         ]
         result.made_nullable = [c for c in steps.NULLABLE_COLUMNS if cat.not_null(*c.split("."))]
-        for job in BACKFILLS:
+        for job in (base.for_types(cat.profile_types) for base in BACKFILLS):
             has_column = cat.has_column(job.table, job.user_column)
             cur.execute(job.counts_sql(has_column))
             _total, already, resolvable = cur.fetchone()
             result.resolved[job.label] = resolvable
             result.already_set[job.label] = already
             cur.execute(job.unresolved_sql(has_column))
-            result.unresolved[job.label] = [row[0] for row in cur.fetchall()]
-        migrated = _has_identity_columns(cat)
-        result.duplicates = identity.find_duplicates(cur, migrated)
-        result.duplicate_pairs = identity.find_duplicate_pairs(cur, migrated)
-        result.pair_keys_set = identity.count_pairs_to_set(cur, migrated)
+            result.unresolved[job.label] = cur.fetchall()
+        migrated, types = _has_identity_columns(cat), cat.profile_types
+        result.duplicates = identity.find_duplicates(cur, migrated, types)
+        result.duplicate_pairs = identity.find_duplicate_pairs(cur, migrated, types)
+        result.pair_keys_set = identity.count_pairs_to_set(cur, migrated, types)
         cur.execute("SELECT count(*) FROM conversations")
         result.conversations = cur.fetchone()[0]
     return result
@@ -134,17 +138,19 @@ def _apply(conn, options: Options) -> Result:
     result = Result()
     say, policy = options.say, options.lock
 
-    # Phase 1: columns, nullability, NOT VALID keys. One short transaction per table.
+    # Phase 1: columns, nullability, timestamptz, legacy checks. One short transaction per table.
     cat = _catalog(conn)
+    result.profile_types = cat.profile_types
     result.made_nullable = [c for c in steps.NULLABLE_COLUMNS if cat.not_null(*c.split("."))]
-    _run_steps(conn, steps.COLUMN_STEPS, cat, result, policy, say)
+    phase_one = (*steps.COLUMN_STEPS, *steps.timestamp_steps(cat), *steps.legacy_check_steps(cat))
+    _run_steps(conn, phase_one, cat, result, policy, say)
 
     # Phase 2: the back-fills.
     def worker_connection():
         return connect(options.database_url, policy)
 
     result.resolved, result.backfill_seconds = run_backfills(
-        worker_connection, options.batch_size, options.jobs, policy, say
+        worker_connection, cat.profile_types, options.batch_size, options.jobs, policy, say
     )
 
     # Phase 3: duplicate participants, then the canonical direct conversation of each pair.
@@ -184,7 +190,8 @@ def _apply(conn, options: Options) -> Result:
     with conn, conn.cursor() as cur:
         for job in BACKFILLS:
             cur.execute(job.status_sql())
-            already, result.unresolved[job.label] = cur.fetchone()
+            already, unresolved = cur.fetchone()
+            result.unresolved[job.label] = [(int(row_id), kind) for row_id, kind in unresolved]
             result.already_set[job.label] = already - result.resolved[job.label]
         result.duplicate_pairs = identity.kept_duplicate_pairs(cur)
         cur.execute("SELECT count(*) FROM conversations")
@@ -215,7 +222,7 @@ def _catalog(conn) -> Catalog:
         return read_catalog(cur)
 
 
-def _run_in_transaction(conn, table: str, statements: list[str], policy: LockPolicy, say) -> None:
+def _run_in_transaction(conn, table: str, statements: list, policy: LockPolicy, say) -> None:
     def work() -> None:
         with conn, conn.cursor() as cur:
             for statement in statements:
@@ -244,58 +251,3 @@ def _build_index(conn, index: steps.IndexStep, policy: LockPolicy, say) -> None:
         with_lock_retries(conn, index.table, work, policy, say)
     finally:
         conn.autocommit = False
-
-
-# ---------------------------------------------------------------- the summary
-
-
-def _ids(ids: list[int]) -> str:
-    shown = ", ".join(str(i) for i in ids[:MAX_IDS_SHOWN])
-    return shown + (f", … ({len(ids) - MAX_IDS_SHOWN} more)" if len(ids) > MAX_IDS_SHOWN else "")
-
-
-def summary(result: Result, dry_run: bool) -> list[str]:
-    lines: list[str] = []
-    if dry_run:
-        lines.append(f"Dry run: nothing was changed. For {result.conversations} conversations it would:")
-        lines += [f"  - {change}" for change in result.schema_changes]
-        lines += [
-            f"  - fill {label} on {count} rows ({result.already_set[label]} already set)"
-            for label, count in result.resolved.items()
-        ]
-        lines.append(f"  - give {result.pair_keys_set} direct conversations their pair key")
-    elif not result.changed:
-        lines.append(
-            f"✓ Nothing to do: the database is already migrated ({result.conversations} conversations)"
-        )
-    else:
-        lines.append(f"✓ {result.conversations} existing conversations migrated")
-        lines += [
-            f"✓ {label}: {count} rows resolved, {result.already_set[label]} already set"
-            for label, count in result.resolved.items()
-        ]
-        if result.made_nullable:
-            lines.append("✓ Profile columns made nullable: " + ", ".join(result.made_nullable))
-        lines.append("✓ Backward compatible (old profile columns and their values kept)")
-        lines.append(
-            f"✓ {len(result.schema_changes)} schema changes; "
-            f"{result.pair_keys_set} direct conversations given their pair key"
-        )
-    marked = "would be marked" if dry_run else "marked"
-    lines += [
-        f"✓ participant row {d.participant_id} {marked} duplicate of row {d.kept_id} "
-        f"(user {d.user_id} twice in conversation {d.conversation_id}, through two profiles)"
-        for d in result.duplicates
-    ]
-    lines += [
-        f"✓ users {p.low} and {p.high} have {1 + len(p.others)} direct conversations: {p.canonical} is "
-        f"canonical (latest activity), {', '.join(map(str, p.others))} kept without the pair key"
-        for p in result.duplicate_pairs
-    ]
-    lines += [
-        f"⚠ {label}: {len(ids)} rows unresolved (their profile no longer exists), left NULL: ids {_ids(ids)}"
-        for label, ids in result.unresolved.items()
-        if ids
-    ]
-    lines += [f"⚠ constraint left NOT VALID (new rows are still checked): {p}" for p in result.not_validated]
-    return lines

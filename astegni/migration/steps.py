@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from astegni.migration.catalog import Catalog
+from psycopg2 import sql
+
+from astegni.migration.catalog import CHAT_TABLES, Catalog
 
 
 @dataclass(frozen=True)
 class Step:
     table: str
     action: str  # what the summary says
-    sql: str
+    sql: str | sql.Composable
     due: Callable[[Catalog], bool]
 
 
@@ -101,6 +103,70 @@ COLUMN_STEPS: tuple[Step, ...] = (
         lambda cat: "chat_message_edits" not in cat.tables,
     ),
 )
+
+
+def timestamp_steps(cat: Catalog) -> list[Step]:
+    """Each chat table's `timestamp without time zone` columns made timestamptz, values read as UTC.
+
+    Done here, once, rather than by the API rendering naive values as UTC on every read: after it
+    every timestamp the application reads and writes is a point in time with an offset. The
+    instant each value names is kept (its wall-clock time taken as UTC); the type changes.
+    Under `SET LOCAL TimeZone = 'UTC'` the plain conversion equals `USING col AT TIME ZONE 'UTC'`
+    and PostgreSQL (12 and later) changes only the catalog, without rewriting the table; the
+    ACCESS EXCLUSIVE lock it takes is held for that and for rebuilding the indexes on those
+    columns.
+    """
+    due = []
+    for table in CHAT_TABLES:
+        columns = cat.naive_timestamps(table)
+        if not columns:
+            continue
+        alters = sql.SQL(", ").join(
+            sql.SQL("ALTER COLUMN {} TYPE timestamptz").format(sql.Identifier(c)) for c in columns
+        )
+        names = ", ".join(f"{table}.{c}" for c in columns)
+        due.append(
+            Step(
+                table,
+                f"convert {names} to timestamptz, values read as UTC (catalog change and index "
+                f"rebuilds under an ACCESS EXCLUSIVE lock on {table})",
+                sql.Composed(
+                    [
+                        sql.SQL("SET LOCAL TimeZone = 'UTC'; ALTER TABLE {} ").format(sql.Identifier(table)),
+                        alters,
+                    ]
+                ),
+                lambda cat, table=table: bool(cat.naive_timestamps(table)),
+            )
+        )
+    return due
+
+
+# Columns the application fills from its own vocabulary (chat_messages.message_type: 'text',
+# 'system', 'session_request'). A legacy CHECK on one of them lists the old application's values
+# and would refuse the new one's rows (a request card), so it is dropped; the values stay.
+APP_VOCABULARY = (("chat_messages", "message_type"),)
+_APP_CHECKS = {("conversations", "conversations_direct_pair_ordered")}
+
+
+def legacy_check_steps(cat: Catalog) -> list[Step]:
+    due = []
+    for (table, name), columns in sorted(cat.checks.items()):
+        if (table, name) in _APP_CHECKS or not any((table, c) in APP_VOCABULARY for c in columns):
+            continue
+        due.append(
+            Step(
+                table,
+                f"drop legacy check {table}.{name} (it refuses the application's "
+                f"{', '.join(columns)} values; the values stay)",
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                    sql.Identifier(table), sql.Identifier(name)
+                ),
+                lambda cat, key=(table, name): key in cat.checks,
+            )
+        )
+    return due
+
 
 # Phase 4, after the back-fill: foreign keys and the CHECK, added NOT VALID (instant) and then
 # validated (one set-based scan each, under a lock that lets reads and writes go on). Added any
