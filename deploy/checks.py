@@ -4,6 +4,7 @@ that returns what it found wrong (nothing: passed). The first line of its docstr
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -113,3 +114,40 @@ def check_ws_across_instances(cluster: Cluster) -> list[str]:
             if frame.get("type") == "message.created":
                 received.add(frame["data"]["message"]["id"])
     return [] if received == sent else [f"sent {sorted(sent)}, the socket received {sorted(received)}"]
+
+
+def check_units(cluster: Cluster) -> list[str]:
+    """the systemd units pass systemd-analyze verify (paths pointed at this checkout)"""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        print("  (systemd-analyze not installed: units not verified)")
+        return []
+    units = cluster.tmp / "units"
+    units.mkdir()
+    for name in ("astegni@.service", "astegni.target"):
+        text = (PROJECT_DIR / "deploy" / "systemd" / name).read_text()
+        (units / name).write_text(text.replace("/opt/astegni", str(PROJECT_DIR)))
+    result = subprocess.run(
+        [analyze, "verify", "--man=no", str(units / "astegni@8001.service"), str(units / "astegni.target")],
+        capture_output=True,
+        text=True,
+    )
+    return (
+        [] if result.returncode == 0 and not result.stderr.strip() else [f"systemd-analyze: {result.stderr}"]
+    )
+
+
+def check_compose_rendered(cluster: Cluster) -> list[str]:
+    """deploy/compose/ holds what the templates render today"""
+    out = cluster.tmp / "compose"
+    subprocess.run(
+        [sys.executable, str(PROJECT_DIR / "deploy" / "render.py"), "--target", "compose", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    committed = PROJECT_DIR / "deploy" / "compose"
+    return [
+        f"deploy/compose/{name} is stale: python deploy/render.py --target compose --out deploy/compose"
+        for name in ("nginx.conf", "pgbouncer.ini")
+        if (out / name).read_text() != (committed / name).read_text()
+    ]

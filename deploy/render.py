@@ -1,6 +1,7 @@
 """Fill deploy/'s templates: nginx.conf and pgbouncer.ini for N instances.
 
     python deploy/render.py --ports 8001,8002,8003 --out /etc/astegni/rendered
+    python deploy/render.py --target compose --out deploy/compose   # what compose.yaml mounts
 
 writes nginx.conf and pgbouncer.ini with production paths (the defaults below); make
 test-deploy renders the same templates into a temporary directory with its own. Fields are
@@ -103,49 +104,58 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--ports", default="8001,8002,8003", help="the instances' ports on 127.0.0.1")
+    parser.add_argument("--target", choices=("host", "compose"), default="host",
+                        help="host: nginx, PgBouncer and instances on one machine under systemd;"
+                        " compose: the containers of deploy/compose.yaml")  # fmt: skip
+    parser.add_argument("--ports", default="8001,8002,8003", help="host: the instances' ports on 127.0.0.1")
+    parser.add_argument("--instances", type=int, default=3, help="compose: app containers app1..appN")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--listen", default="80")
-    parser.add_argument("--static-dir", type=Path, default=Path("/opt/astegni/static"))
     parser.add_argument("--db-name", default="astegni")
-    parser.add_argument("--pg-host", default="127.0.0.1")
+    parser.add_argument("--pg-host", default=None, help="default: 127.0.0.1 (host), postgres (compose)")
     parser.add_argument("--pg-port", type=int, default=5432)
     parser.add_argument("--workers", type=int, default=2, help="WORKERS per instance")
     parser.add_argument("--db-pool-size", type=int, default=6)
     parser.add_argument("--db-statement-pool-size", type=int, default=4)
     args = parser.parse_args()
 
-    ports = [port.strip() for port in args.ports.split(",") if port.strip()]
-    clients = (
-        len(ports) * args.workers * connections_per_process(args.db_pool_size, args.db_statement_pool_size)
-    )
+    if args.target == "host":
+        upstreams = [f"127.0.0.1:{port.strip()}" for port in args.ports.split(",") if port.strip()]
+    else:
+        upstreams = [f"app{n}:8000" for n in range(1, args.instances + 1)]
+    per_process = connections_per_process(args.db_pool_size, args.db_statement_pool_size)
+    clients = len(upstreams) * args.workers * per_process
+    host = args.target == "host"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "nginx.conf").write_text(
         nginx_conf(
-            listen=args.listen,
-            upstreams=[f"127.0.0.1:{port}" for port in ports],
-            static_dir=args.static_dir,
-            run_dir=Path("/run/nginx"),
+            listen="80",
+            upstreams=upstreams,
+            static_dir=Path("/opt/astegni/static" if host else "/srv/astegni/static"),
+            run_dir=Path("/run" if host else "/var/run"),
             log_dir=Path("/var/log/nginx"),
-            state_dir=Path("/var/lib/nginx"),
+            state_dir=Path("/var/lib/nginx" if host else "/var/cache/nginx"),
+            user="www-data" if host else "nginx",
         )
     )
     (args.out / "pgbouncer.ini").write_text(
         pgbouncer_ini(
             db_name=args.db_name,
-            pg_host=args.pg_host,
+            pg_host=args.pg_host or ("127.0.0.1" if host else "postgres"),
             pg_port=args.pg_port,
-            listen_addr="127.0.0.1",
+            listen_addr="127.0.0.1" if host else "0.0.0.0",
             listen_port=6432,
             auth_file=Path("/etc/pgbouncer/userlist.txt"),
-            run_dir=Path("/run/postgresql"),
+            run_dir=Path("/run/postgresql" if host else "/tmp"),
             pool_size=clients,
             max_client_conn=clients + 20,
-            logfile="/var/log/postgresql/pgbouncer.log",
+            logfile="/var/log/postgresql/pgbouncer.log" if host else "",
         )
     )
     print(f"wrote {args.out}/nginx.conf and {args.out}/pgbouncer.ini")
-    print(f"{len(ports)} instances x {args.workers} workers: up to {clients} server connections")
+    print(
+        f"{len(upstreams)} instances x {args.workers} workers x {per_process} connections:"
+        f" up to {clients} PostgreSQL connections through PgBouncer"
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,14 @@ import httpx
 import psycopg2
 
 from bench.faults.load import Writer, lost_or_doubled, percentile, register
-from deploy.checks import check_limits, check_qa_script, check_static, check_ws_across_instances
+from deploy.checks import (
+    check_compose_rendered,
+    check_limits,
+    check_qa_script,
+    check_static,
+    check_units,
+    check_ws_across_instances,
+)
 from deploy.cluster import Cluster
 from deploy.watcher import Watcher
 
@@ -55,32 +62,48 @@ class PacedWriter(Writer):
             self.http.close()
 
 
-def shown_everything(direct_url: str, watcher: Watcher, user_id: int, seconds: float = 20) -> list[str]:
-    """Wait until the watcher was shown every message of its user's conversations; then what is
-    missing, extra or doubled."""
+def messages_of(direct_url: str, user_id: int) -> dict[int, tuple[str, float]]:
+    """Every message in the user's conversations: id -> (type, when written, epoch seconds)."""
     conn = psycopg2.connect(direct_url)
     try:
         with conn.cursor() as cur:
             cur.execute(
-                "SELECT m.id FROM chat_messages m"
+                "SELECT m.id, m.message_type, extract(epoch FROM m.created_at)::float8 FROM chat_messages m"
                 " JOIN conversation_participants p ON p.conversation_id = m.conversation_id"
                 " WHERE p.user_id = %s",
                 (user_id,),
             )
-            expected = {row[0] for row in cur.fetchall()}
+            return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
     finally:
         conn.close()
-    deadline = time.monotonic() + seconds
-    while not expected <= watcher.shown and time.monotonic() < deadline:
-        time.sleep(0.1)
+
+
+def audit_watcher(
+    watcher: Watcher, user_id: int, expected: dict[int, tuple[str, float]], killed_at: float
+) -> tuple[list[str], set[int], set[int]]:
+    """What the stopped watcher was shown against the database: every message once, and live (by
+    its socket, or by the catch-up after a reconnect). Returns the problems, and apart from them
+    the one loss the app knowingly allows: the card of a session request created as its instance
+    was killed, whose event is sent after the commit and dies with the process. Those are
+    returned with the subset that the catch-up (one more here, as on the client's next
+    reconnect) did not recover either, because a later message of the same conversation had
+    moved the client's after_id past them."""
+    live = set(watcher.shown)
+    watcher.catch_up()
+    late = set(expected) - live
+    lost = {i for i in late if expected[i][0] == "session_request" and abs(expected[i][1] - killed_at) < 2}
     found = list(watcher.problems)
-    if expected - watcher.shown:
-        found.append(f"user {user_id}: never shown {sorted(expected - watcher.shown)[:10]}")
-    if watcher.shown - expected:
-        found.append(f"user {user_id}: shown messages not in the database {sorted(watcher.shown - expected)}")
+    if set(expected) - watcher.shown - lost:
+        found.append(f"user {user_id}: never shown {sorted(set(expected) - watcher.shown - lost)[:10]}")
+    if watcher.shown - set(expected):
+        found.append(
+            f"user {user_id}: shown messages not in the database {sorted(watcher.shown - set(expected))}"
+        )
     if watcher.duplicates:
         found.append(f"user {user_id}: the same event twice on one socket: {watcher.duplicates[:10]}")
-    return found
+    for message_id in sorted(late - lost):
+        found.append(f"user {user_id}: message {message_id} ({expected[message_id][0]}) not delivered live")
+    return found, lost, lost - watcher.shown
 
 
 def failures_between(writers: list[Writer], start: float, end: float) -> list[float]:
@@ -119,6 +142,7 @@ def load_with_faults(cluster: Cluster, writers_count: int, period: float) -> lis
     killed, restarted = cluster.instances[1], cluster.instances[2]
     time.sleep(6)
     killed_at = time.monotonic()
+    killed_wall = time.time()
     killed.kill()  # SIGKILL: in-flight requests are lost on the wire
     time.sleep(3)  # systemd's RestartSec= before Restart=on-failure starts it again
     killed.start()
@@ -136,11 +160,21 @@ def load_with_faults(cluster: Cluster, writers_count: int, period: float) -> lis
         writer.join(90)
     ended_at = time.monotonic()
 
-    for watcher, user in zip(watchers, watched, strict=True):
-        problems += shown_everything(cluster.direct_url, watcher, user["user"]["id"])
+    expected = [messages_of(cluster.direct_url, user["user"]["id"]) for user in watched]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(
+        set(messages) <= watcher.shown for messages, watcher in zip(expected, watchers, strict=True)
+    ):
+        time.sleep(0.1)
     stop_watchers.set()
     for watcher in watchers:
         watcher.join(10)
+    lost_events, unrecovered = 0, 0
+    for watcher, user, messages in zip(watchers, watched, expected, strict=True):
+        found, lost, never = audit_watcher(watcher, user["user"]["id"], messages, killed_wall)
+        problems += found
+        lost_events, unrecovered = lost_events + len(lost), unrecovered + len(never)
+        watcher.http.close()
 
     statuses: collections.Counter = collections.Counter()
     for writer in writers:
@@ -181,6 +215,11 @@ def load_with_faults(cluster: Cluster, writers_count: int, period: float) -> lis
     )
     shown = sum(len(watcher.shown) for watcher in watchers)
     print(f"  WebSockets: {len(watchers)} clients, {len(closes)} closes {closes}, {shown} messages shown")
+    print(
+        f"  {'⚠' if lost_events else '✓'} live events lost with the killed process (a create's NOTIFY,"
+        f" sent after its commit): {lost_events}; of those, missed by the after_id catch-up too"
+        f" (a later message had moved after_id past them): {unrecovered}"
+    )
     return problems
 
 
@@ -197,7 +236,14 @@ def main() -> int:
     try:
         print(f"nginx {cluster.url} -> instances {[i.port for i in cluster.instances]}, "
               f"PgBouncer :{cluster.pgbouncer_port}, database {cluster.db_name}")  # fmt: skip
-        for check in (check_static, check_limits, check_qa_script, check_ws_across_instances):
+        for check in (
+            check_units,
+            check_compose_rendered,
+            check_static,
+            check_limits,
+            check_qa_script,
+            check_ws_across_instances,
+        ):
             found = check(cluster)
             print(f"{'✓' if not found else '✗'} {check.__doc__.splitlines()[0]}")
             problems += found

@@ -22,6 +22,7 @@ class Watcher(threading.Thread):
         super().__init__(daemon=True)
         self.base_url, self.token, self.stop = base_url, token, stop
         self.ws_url = base_url.replace("http://", "ws://", 1) + "/api/chat/ws"
+        # Closed by whoever runs the watcher: it may catch up once more after the thread ends.
         self.http = httpx.Client(base_url=base_url, timeout=10, headers={"Authorization": f"Bearer {token}"})
         self.last_id: dict[int, int] = {}  # conversation -> newest message id shown
         self.shown: set[int] = set()
@@ -59,7 +60,6 @@ class Watcher(threading.Thread):
         finally:
             if self.socket is not None:
                 self.socket.close()
-            self.http.close()
 
     def listen(self) -> None:
         """Events on the current socket until it closes (then it is dropped) or the run stops."""
