@@ -16,6 +16,7 @@ from websockets.sync.client import connect
 from bench.faults.load import register
 from deploy.cluster import Cluster
 from deploy.render import PROJECT_DIR
+from tests.forwarded import next_page_link
 
 QA_EXPECTED = [
     "✓ Login successful",
@@ -151,3 +152,10 @@ def check_compose_rendered(cluster: Cluster) -> list[str]:
         for name in ("nginx.conf", "pgbouncer.ini")
         if (out / name).read_text() != (committed / name).read_text()
     ]
+
+
+def check_forwarded(cluster: Cluster) -> list[str]:
+    """nginx overwrites the X-Forwarded-* a client sends; the app believes nginx's"""
+    link = next_page_link(cluster.url, {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"})
+    want = f"<{cluster.url}/"
+    return [] if link.startswith(want) else [f"through nginx, a client's X-Forwarded-Proto won: {link}"]

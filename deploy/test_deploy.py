@@ -29,6 +29,7 @@ import psycopg2
 from bench.faults.load import Writer, lost_or_doubled, percentile, register
 from deploy.checks import (
     check_compose_rendered,
+    check_forwarded,
     check_limits,
     check_qa_script,
     check_static,
@@ -239,6 +240,7 @@ def main() -> int:
         for check in (
             check_units,
             check_compose_rendered,
+            check_forwarded,
             check_static,
             check_limits,
             check_qa_script,
