@@ -27,7 +27,7 @@ QA_EXPECTED = [
 
 
 def check_static(cluster: Cluster) -> list[str]:
-    """nginx serves the pages itself, gzipped, and hides its version"""
+    """nginx serves the pages itself, gzipped, hides its version, and passes the API and health on"""
     found = []
     with httpx.Client(base_url=cluster.url, headers={"Accept-Encoding": "gzip"}) as http:
         for path in ("/", "/inbox.html", "/view-tutor.html"):
@@ -43,8 +43,10 @@ def check_static(cluster: Cluster) -> list[str]:
                 found.append(f"GET {path}: Server {response.headers.get('server')!r}")
         if http.get("/no-such-page.html").status_code != 404:
             found.append("a missing page is not 404")
-        if "x-request-id" not in http.get("/healthz").headers:
-            found.append("/healthz did not reach the app")
+        for path in ("/healthz", "/readyz", "/openapi.json", "/docs"):
+            response = http.get(path)
+            if response.status_code != 200 or "x-request-id" not in response.headers:
+                found.append(f"GET {path} did not reach the app: {response.status_code}")
     return found
 
 
