@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import signal
 import sys
 import threading
 import time
@@ -40,6 +41,11 @@ from deploy.cluster import Cluster
 from deploy.watcher import Watcher
 
 RECOVERY_SECONDS = 10.0
+TIME_LIMIT_SECONDS = 300
+
+
+def _out_of_time(signum: int, frame: object) -> None:
+    raise TimeoutError(f"make test-deploy ran past {TIME_LIMIT_SECONDS}s")
 
 
 class PacedWriter(Writer):
@@ -233,6 +239,8 @@ def main() -> int:
     args = parser.parse_args()
     started = time.monotonic()
     problems: list[str] = []
+    signal.signal(signal.SIGALRM, _out_of_time)
+    signal.alarm(TIME_LIMIT_SECONDS)  # a hang ends as a failure, still torn down by the finally
     cluster = Cluster(instances=3)
     try:
         print(f"nginx {cluster.url} -> instances {[i.port for i in cluster.instances]}, "
