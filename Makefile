@@ -60,3 +60,15 @@ bench-chat: $(STAMP)
 # requests/s, p50, p99, non-2xx and the ratio. BENCH_ARGS e.g. --duration 30 --workers 2.
 bench: $(STAMP)
 	$(BIN)/python -m bench.session_requests.run $(BENCH_ARGS)
+
+# The production topology on this machine (docs/operations.md): PgBouncer, three instances and
+# nginx from deploy/'s templates, checked through nginx under a SIGKILL and a graceful restart.
+# Needs Debian's nginx and pgbouncer (make deploy-deps) and PostgreSQL on 127.0.0.1:5432
+# (TEST_DATABASE_URL to name another server).
+.PHONY: test-deploy deploy-deps
+test-deploy: $(STAMP)
+	$(BIN)/python -m deploy.test_deploy $(DEPLOY_ARGS)
+
+deploy-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light pgbouncer

@@ -194,6 +194,8 @@ def main() -> None:
             loop="uvloop",
             http="httptools",
             access_log=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             # No permessage-deflate, for events that are small JSON documents: each socket's
             # zlib state cost ~100 KB after the soak's warm-up (100 sockets per worker: 89-96 MiB
             # against 78-80 MiB without) and grew as its window filled (+5-7% in 4 minutes,

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(default=1, ge=1, le=64)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the reverse proxy): comma-
+    # separated addresses or networks, "*" for any. From anyone else the headers are ignored, so a
+    # client talking to an instance directly cannot choose the address that rate limits and login
+    # throttling see as request.client.host.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     access_token_minutes: int = Field(default=30, ge=1)
     refresh_token_days: int = Field(default=7, ge=1)

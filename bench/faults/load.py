@@ -38,6 +38,7 @@ class Books:
     missing_retry_after: int = 0
     transport_errors: int = 0
     acks: list[float] = field(default_factory=list)  # monotonic time of each acknowledged write
+    failures: list[float] = field(default_factory=list)  # monotonic time of each retried attempt
     latencies: list[float] = field(default_factory=list)
 
 
@@ -55,6 +56,9 @@ def register(http: httpx.Client, role: str, tag: str) -> dict[str, Any]:
 
 
 class Writer(threading.Thread):
+    # Answers retried with the same key; behind a proxy, 502 too (an instance went away mid-request).
+    retry_statuses: tuple[int, ...] = (503,)
+
     def __init__(
         self, base_url: str, token: str, user_id: int, tutor_id: int, package_id: int, stop: threading.Event
     ) -> None:
@@ -115,6 +119,7 @@ class Writer(threading.Thread):
                 response = self.http.request(method, path, json=body, headers=headers)
             except httpx.TransportError:
                 self.books.transport_errors += 1
+                self.books.failures.append(time.monotonic())
                 time.sleep(0.1)
                 continue
             self.books.latencies.append(time.monotonic() - started)
@@ -123,8 +128,9 @@ class Writer(threading.Thread):
             if status in done:
                 self.books.acks.append(time.monotonic())
                 return response.json()
-            if status == 503:
-                if "retry-after" not in response.headers:
+            if status in self.retry_statuses:
+                self.books.failures.append(time.monotonic())
+                if status == 503 and "retry-after" not in response.headers:
                     self.books.missing_retry_after += 1
                 # Honour Retry-After, capped so that the run measures the service, not the client.
                 time.sleep(min(float(response.headers.get("retry-after", 1)), 0.5))
