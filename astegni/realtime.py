@@ -107,7 +107,7 @@ class Hub:
         sockets[socket] = None
         if self.max_per_user:
             open_ = [s for s in sockets if s.close_code is None]
-            for oldest in open_[: len(open_) - self.max_per_user]:
+            for oldest in open_[: max(0, len(open_) - self.max_per_user)]:
                 oldest.close(CLOSE_TOO_MANY, "too many sockets for this user")
 
     def discard(self, socket: Socket) -> None:
