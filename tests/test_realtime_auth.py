@@ -14,6 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from tests import test_realtime
 from tests.conftest import LiveServer
 from tests.test_realtime import token
 
@@ -142,3 +143,19 @@ def test_past_the_limit_the_oldest_socket_closes_with_4408(server):
         assert close_code(sockets[0]) == 4408
         for ws in sockets[1:]:
             pong(ws)
+
+
+# The endpoint refuses big frames itself too, for servers run without uvicorn's ws_max_size
+# (the TestClient has no frame limit of its own).
+
+
+def test_the_endpoint_closes_a_big_frame_with_1009_itself(client, factory):
+    user = factory.student()
+    with client.websocket_connect("/api/chat/ws") as ws:
+        ws.send_json({"type": "auth", "token": user.token})
+        assert test_realtime.ready(ws)
+        ws.send_text(json.dumps({"type": "ping", "pad": "é" * 40_000}))  # 80 000 bytes in UTF-8
+        assert test_realtime.close_code(ws) == 1009
+    with client.websocket_connect("/api/chat/ws") as ws:
+        ws.send_bytes(b"x" * 70_000)
+        assert test_realtime.close_code(ws) == 1009
