@@ -139,16 +139,14 @@ async def _login_credentials(request: Request) -> LoginIn:
     responses={
         401: {"description": "Wrong email or password"},
         422: {"description": "Invalid body"},
-        429: {"description": "Too many failed logins for this email; see Retry-After"},
+        429: {"description": "Too many login attempts for this email (from this address); see Retry-After"},
     },
 )
 async def login(request: Request, response: Response, db: Db, settings: AppSettings) -> dict[str, Any]:
     no_store(response)
     creds = await _login_credentials(request)
     client = request.client.host if request.client else ""
-    # Counted and committed before the hash is touched: parallel guesses cannot outrun the count.
-    await db.run(login_throttle.attempt, settings, creds.email, client)
-    candidate = await db.run(fetch_one, queries.login_candidate, {"email": creds.email})
+    candidate = await db.run(_candidate, settings, creds.email, client)
     if candidate["id"] is None:
         await run_in_threadpool(dummy_verify, settings)
         ok = False
@@ -157,6 +155,13 @@ async def login(request: Request, response: Response, db: Db, settings: AppSetti
     if not ok or not candidate["is_active"]:
         raise Unauthorized(BAD_LOGIN)
     return await db.run(_logged_in, settings, candidate["id"], creds.email, client)
+
+
+def _candidate(cur, settings: Settings, email: str, client: str) -> dict[str, Any]:
+    """The user behind a login attempt, once the attempt is counted: the count commits before the
+    hash is touched, so parallel guesses cannot outrun it."""
+    login_throttle.attempt(cur, settings, email, client)
+    return fetch_one(cur, queries.login_candidate, {"email": email})
 
 
 def _logged_in(cur, settings: Settings, user_id: int, email: str, client: str) -> dict[str, Any]:

@@ -22,8 +22,8 @@ ACCOUNT_WIDE = ""  # the client of the per-email counter
 
 
 def attempt(cur: Any, settings: Settings, email: str, client: str) -> None:
-    """Count one attempt; 429 when the address or the account is locked out. Run it in a
-    transaction of its own, committed before the password is checked."""
+    """Count one attempt; 429 when the address or the account is locked out. Its transaction
+    must commit before the password is checked."""
     _count(cur, settings, email, client, settings.login_max_failures)
     _count(cur, settings, email, ACCOUNT_WIDE, settings.login_account_max_failures)
 
