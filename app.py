@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 import session_request_endpoints
-from astegni import accounts, chat, families, realtime, tutors
+from astegni import accounts, chat, families, log_redaction, realtime, realtime_endpoint, tutors
 from astegni.async_pg import StatementPool
 from astegni.db import Database
 from astegni.errors import ServiceUnavailable
@@ -95,7 +95,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks.append(asyncio.create_task(sweep_forever(app)))
     app.state.notifier = Notifier(dsn)  # post-commit NOTIFYs (session_request_endpoints)
     tasks.append(asyncio.create_task(app.state.notifier.run()))
-    app.state.realtime = realtime.Realtime(db)
+    app.state.realtime = realtime.Realtime(db, max_sockets_per_user=settings.ws_max_sockets_per_user)
     tasks.append(asyncio.create_task(app.state.realtime.run()))
     # What is alive now (modules, the app, pydantic's validators) lives as long as the process.
     # Frozen, it is out of the collector's sight: a full collection under load had paused the
@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Tutoring marketplace backend: accounts, packages, session requests, chat.",
     )
     app.state.settings = settings
+    # Here, not in main(): uvicorn configures logging afresh in each worker before this runs.
+    log_redaction.install()
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -153,7 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tutors.router)
     app.include_router(families.router)
     app.include_router(chat.router)
-    app.include_router(realtime.router)
+    app.include_router(realtime_endpoint.router)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app
@@ -201,6 +203,8 @@ def main() -> None:
             # against 78-80 MiB without) and grew as its window filled (+5-7% in 4 minutes,
             # against +1-2% without).
             ws_per_message_deflate=False,
+            # Larger client frames are closed with 1009 before they are read into memory.
+            ws_max_size=realtime.MAX_FRAME_BYTES,
         )
     finally:
         if server is not None:

@@ -1,4 +1,4 @@
-"""Register, login, refresh, me, my-roles, switch-role."""
+"""Register, login, refresh, logout, me, my-roles, switch-role."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import json
 from typing import Annotated, Any, Literal
 
 import psycopg2.errors
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import EmailStr, Field, ValidationError, field_validator
 
+from astegni import login_throttle, refresh
 from astegni.db import constraint_name
 from astegni.deps import AppSettings, CurrentUser, Db, TokenClaims
-from astegni.errors import Conflict, Forbidden, TooManyRequests, Unauthorized, Unprocessable
-from astegni.models import ApiModel, Name, Password, Text
+from astegni.errors import Conflict, Forbidden, Unauthorized, Unprocessable
+from astegni.models import ApiModel, Name, Text
+from astegni.passwords import GivenPassword, NewPassword
 from astegni.principal import ROLES, Principal, load_principal, principal_from_row, queries
-from astegni.queries import execute, fetch_one
+from astegni.queries import fetch_one
 from astegni.security import Claims, decode_token, dummy_verify, hash_password, issue_tokens, verify_password
 from astegni.settings import Settings
 
@@ -29,7 +31,7 @@ class AccountIn(ApiModel):
     """The fields of a new account: a registration, or a child a parent creates."""
 
     email: EmailStr
-    password: Password
+    password: NewPassword
     first_name: Name
     father_name: Name
     grandfather_name: Text(100) | None = None
@@ -48,7 +50,7 @@ class RegisterIn(AccountIn):
 
 class LoginIn(ApiModel):
     email: Annotated[str, Field(min_length=1, max_length=254)]
-    password: Annotated[str, Field(min_length=1, max_length=128)]
+    password: GivenPassword
 
 
 class RefreshIn(ApiModel):
@@ -59,8 +61,15 @@ class SwitchRoleIn(ApiModel):
     role: Role
 
 
-def login_body(settings: Settings, user: Principal) -> dict[str, Any]:
-    return {**issue_tokens(settings, user.id, user.active_role), "user": user.as_json()}
+def no_store(response: Response) -> None:
+    """Responses carrying tokens are never kept by a browser or a proxy."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+def _started(cur, settings: Settings, user: Principal) -> dict[str, Any]:
+    """The login body of a new login of `user`."""
+    return {**refresh.start(cur, settings, user), "user": user.as_json()}
 
 
 def create_user(cur, fields: dict[str, Any]) -> Principal:
@@ -73,11 +82,8 @@ def create_user(cur, fields: dict[str, Any]) -> Principal:
     return principal_from_row(row)
 
 
-async def register_user(db, settings: Settings, body: RegisterIn, **extra: Any) -> Principal:
-    """Hash off the event loop, then insert the user and a profile per role."""
-    password_hash = await run_in_threadpool(hash_password, settings, body.password)
-    fields = body.model_dump(exclude={"password"}) | {"password_hash": password_hash} | extra
-    return await db.run(create_user, fields)
+def _registered(cur, settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
+    return _started(cur, settings, create_user(cur, fields))
 
 
 UNAUTHORIZED = {401: {"description": "Missing, invalid or expired token, or user deactivated"}}
@@ -88,8 +94,11 @@ UNAUTHORIZED = {401: {"description": "Missing, invalid or expired token, or user
     status_code=201,
     responses={409: {"description": "Email already registered"}, 422: {"description": "Invalid body"}},
 )
-async def register(body: RegisterIn, db: Db, settings: AppSettings) -> dict[str, Any]:
-    return login_body(settings, await register_user(db, settings, body))
+async def register(body: RegisterIn, response: Response, db: Db, settings: AppSettings) -> dict[str, Any]:
+    no_store(response)
+    password_hash = await run_in_threadpool(hash_password, settings, body.password)
+    fields = body.model_dump(exclude={"password"}) | {"password_hash": password_hash}
+    return await db.run(_registered, settings, fields)
 
 
 async def _login_credentials(request: Request) -> LoginIn:
@@ -108,16 +117,6 @@ async def _login_credentials(request: Request) -> LoginIn:
         ) from None
     except (ValueError, UnicodeDecodeError):
         raise Unprocessable("Body must be JSON {email, password} or an OAuth2 password form") from None
-
-
-def _record_failure(cur, email: str, settings: Settings) -> None:
-    row = fetch_one(
-        cur,
-        queries.record_login_failure,
-        {"email": email, "window_seconds": settings.login_window_seconds},
-    )
-    if row["failures"] >= settings.login_max_failures:
-        execute(cur, queries.lock_login, {"email": email, "lockout_seconds": settings.login_lockout_seconds})
 
 
 @router.post(
@@ -140,36 +139,67 @@ def _record_failure(cur, email: str, settings: Settings) -> None:
     responses={
         401: {"description": "Wrong email or password"},
         422: {"description": "Invalid body"},
-        429: {"description": "Too many failed logins for this email; see Retry-After"},
+        429: {"description": "Too many login attempts for this email (from this address); see Retry-After"},
     },
 )
-async def login(request: Request, db: Db, settings: AppSettings) -> dict[str, Any]:
+async def login(request: Request, response: Response, db: Db, settings: AppSettings) -> dict[str, Any]:
+    no_store(response)
     creds = await _login_credentials(request)
-    candidate = await db.run(fetch_one, queries.login_candidate, {"email": creds.email})
-    if candidate["locked_seconds"]:
-        raise TooManyRequests("Too many failed logins; try again later", candidate["locked_seconds"])
+    client = request.client.host if request.client else ""
+    candidate = await db.run(_candidate, settings, creds.email, client)
     if candidate["id"] is None:
         await run_in_threadpool(dummy_verify, settings)
         ok = False
     else:
         ok = await run_in_threadpool(verify_password, settings, candidate["password_hash"], creds.password)
     if not ok or not candidate["is_active"]:
-        await db.run(_record_failure, creds.email, settings)
         raise Unauthorized(BAD_LOGIN)
-    user = await db.run(_logged_in, candidate["id"], creds.email)
-    return login_body(settings, user)
+    return await db.run(_logged_in, settings, candidate["id"], creds.email, client)
 
 
-def _logged_in(cur, user_id: int, email: str) -> Principal:
-    execute(cur, queries.clear_login_failures, {"email": email})
-    return load_principal(cur, Claims(user_id=user_id, role=None, token_type="access"))
+def _candidate(cur, settings: Settings, email: str, client: str) -> dict[str, Any]:
+    """The user behind a login attempt, once the attempt is counted: the count commits before the
+    hash is touched, so parallel guesses cannot outrun it."""
+    login_throttle.attempt(cur, settings, email, client)
+    return fetch_one(cur, queries.login_candidate, {"email": email})
+
+
+def _logged_in(cur, settings: Settings, user_id: int, email: str, client: str) -> dict[str, Any]:
+    login_throttle.succeeded(cur, email, client)
+    user = load_principal(cur, Claims(user_id=user_id, role=None, token_type="access"))
+    return _started(cur, settings, user)
 
 
 @router.post("/refresh", responses=UNAUTHORIZED)
-async def refresh(body: RefreshIn, db: Db, settings: AppSettings) -> dict[str, Any]:
+async def refresh_tokens(
+    body: RefreshIn, response: Response, db: Db, settings: AppSettings
+) -> dict[str, Any]:
+    """Spend the refresh token for a new pair. A token spent before revokes its whole login."""
+    no_store(response)
     claims = decode_token(settings, body.refresh_token, expected_type="refresh")
-    user = await db.run(load_principal, claims)
-    return login_body(settings, user)
+    tokens = await db.run(_refreshed, settings, claims)
+    if tokens is None:  # the revocation is committed; now refuse
+        raise Unauthorized(refresh.SPENT)
+    return tokens
+
+
+def _refreshed(cur, settings: Settings, claims: Claims) -> dict[str, Any] | None:
+    spent = refresh.rotate(cur, settings, claims)
+    if spent is None:
+        return None
+    family, jti = spent
+    user = load_principal(cur, claims)
+    tokens = issue_tokens(settings, user.id, user.active_role, family, jti)
+    return {**tokens, "user": user.as_json()}
+
+
+@router.post("/logout", status_code=204, responses=UNAUTHORIZED)
+async def logout(body: RefreshIn, db: Db, settings: AppSettings) -> Response:
+    """Revoke the login of this refresh token: it and every token of the same login stop
+    refreshing. (Access tokens already issued live out their short lifetime.)"""
+    claims = decode_token(settings, body.refresh_token, expected_type="refresh")
+    await db.run(refresh.revoke, claims)
+    return Response(status_code=204)
 
 
 @router.get("/me", responses=UNAUTHORIZED)
@@ -182,22 +212,22 @@ async def my_roles(user: CurrentUser) -> dict[str, Any]:
     return {"user_roles": user.roles, "active_role": user.active_role}
 
 
-def _switch_role(cur, claims: Claims, role: str) -> Principal:
+def _switch_role(cur, settings: Settings, claims: Claims, role: str) -> dict[str, Any]:
     user = load_principal(cur, claims)
     if role not in user.roles:
         raise Forbidden(f"You do not have the {role} role")
     if fetch_one(cur, queries.switch_role, {"user_id": user.id, "role": role}) is None:
         raise Unauthorized("User not found or deactivated")
-    return user
+    tokens = refresh.reissue(cur, settings, claims, user, role)
+    return {"active_role": role, "user_roles": user.roles, **tokens}
 
 
 @router.post("/switch-role", responses={**UNAUTHORIZED, 403: {"description": "Role not held"}})
 async def switch_role(
-    body: SwitchRoleIn, claims: TokenClaims, db: Db, settings: AppSettings
+    body: SwitchRoleIn, response: Response, claims: TokenClaims, db: Db, settings: AppSettings
 ) -> dict[str, Any]:
-    user = await db.run(_switch_role, claims, body.role)
-    tokens = issue_tokens(settings, user.id, body.role)
-    return {"active_role": body.role, "user_roles": user.roles, **tokens}
+    no_store(response)
+    return await db.run(_switch_role, settings, claims, body.role)
 
 
-__all__ = ["ROLES", "register_user", "router"]
+__all__ = ["ROLES", "router"]

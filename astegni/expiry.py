@@ -12,14 +12,14 @@ import asyncio
 import logging
 from typing import Any
 
-from astegni import rate_limits, session_requests
+from astegni import login_throttle, rate_limits, refresh, session_requests
 from astegni.db import Database
 
 log = logging.getLogger("astegni.expiry")
 BATCH = 500
 
 
-def sweep(db: Database, batch: int = BATCH) -> int:
+def sweep(db: Database, batch: int = BATCH, login_window_seconds: int = 86400) -> int:
     """Expire everything due, one batch per transaction; returns how many (blocking)."""
     total = 0
     while True:
@@ -31,6 +31,8 @@ def sweep(db: Database, batch: int = BATCH) -> int:
     with db.transaction() as cur:
         session_requests.purge(cur)
         rate_limits.purge(cur)
+        refresh.purge(cur)
+        login_throttle.purge(cur, login_window_seconds)
     return total
 
 
@@ -42,7 +44,8 @@ async def sweep_forever(app: Any) -> None:
         if not app.state.schema_ready:
             continue
         try:
-            expired = await asyncio.to_thread(sweep, app.state.db)
+            settings = app.state.settings
+            expired = await asyncio.to_thread(sweep, app.state.db, BATCH, settings.login_window_seconds)
             if expired:
                 log.info("expired %d pending session requests", expired)
         except Exception:  # the database may be briefly away; the next round tries again

@@ -37,7 +37,6 @@ def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as 
 
 
 Name = Text(100, 1)
-Password = Text(128, 8)
 
 
 Body = TypeVar("Body", bound=BaseModel)

@@ -1,4 +1,5 @@
-"""Real-time delivery: one LISTEN connection per process, a hub of WebSockets per user, /api/chat/ws.
+"""Real-time delivery: one LISTEN connection per process and a hub of WebSockets per user (the
+endpoint, /api/chat/ws, is in realtime_endpoint.py).
 
 Writers call astegni.events.publish, which issues pg_notify inside their transaction; PostgreSQL
 delivers the notification only when that transaction commits, to every process LISTENing on the
@@ -12,7 +13,9 @@ GET /api/chat/messages/{id}?after_id=.
 
 Every socket has a bounded queue and a writer task: fan-out only enqueues (never awaits a
 client), a socket whose queue is full or whose send stalls is closed with 1013, and a heartbeat
-pings every socket and drops those of deactivated users.
+pings every socket and drops those of deactivated users. A socket closes with 4401 when its token
+expires, unless the client sent a fresh one; frames over 64 KiB close it with 1009; a user's
+sockets past the per-process limit are closed oldest first with 4408.
 """
 
 from __future__ import annotations
@@ -31,19 +34,16 @@ from typing import Any
 import anyio
 import psycopg2
 import psycopg2.errors
-from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketState
 
 from astegni.async_pg import Watched
 from astegni.db import Database
 from astegni.errors import AppError, Unauthorized
 from astegni.events import CHANNEL
-from astegni.principal import load_principal
 from astegni.queries import Queries, fetch_all
-from astegni.security import decode_token
+from astegni.security import Claims
 
 log = logging.getLogger("astegni.realtime")
-router = APIRouter(tags=["chat"])
 queries = Queries("chat.sql")
 
 # Close codes. 4401/4403 mirror HTTP 401/403 (the 4000-4999 range is the application's).
@@ -52,8 +52,11 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_GOING_AWAY = 1001  # server shutting down
 CLOSE_RESTART = 1012  # the listener reconnected: events may have been missed, reconnect + catch up
 CLOSE_TRY_AGAIN = 1013  # too slow to keep up, or delivery unavailable right now
+CLOSE_TOO_BIG = 1009  # a frame over MAX_FRAME_BYTES
+CLOSE_TOO_MANY = 4408  # the user opened more sockets than allowed; this was the oldest
 
-AUTH_FRAME_SECONDS = 5.0
+# Client frames are small JSON documents (auth, ping); uvicorn refuses larger ones too (app.py).
+MAX_FRAME_BYTES = 64 * 1024
 PING = json.dumps({"type": "ping"})
 PONG = json.dumps({"type": "pong"})
 
@@ -68,9 +71,10 @@ def _dumps(value: Any) -> str:
 class Socket:
     """One open WebSocket of a user: a bounded queue drained by its own writer task."""
 
-    def __init__(self, websocket: Any, user_id: int, queue_size: int) -> None:
+    def __init__(self, websocket: Any, user_id: int, queue_size: int, expires: float = float("inf")) -> None:
         self.websocket = websocket
         self.user_id = user_id
+        self.expires = expires  # of the newest token the client sent, seconds since the epoch
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self.close_code: int | None = None
         self.close_reason = ""
@@ -92,18 +96,24 @@ class Socket:
 
 
 class Hub:
-    """The open sockets of this process, by user."""
+    """The open sockets of this process, by user, oldest first."""
 
-    def __init__(self) -> None:
-        self._by_user: dict[int, set[Socket]] = defaultdict(set)
+    def __init__(self, max_per_user: int = 0) -> None:
+        self.max_per_user = max_per_user  # 0: no limit
+        self._by_user: dict[int, dict[Socket, None]] = defaultdict(dict)
 
     def add(self, socket: Socket) -> None:
-        self._by_user[socket.user_id].add(socket)
+        sockets = self._by_user[socket.user_id]
+        sockets[socket] = None
+        if self.max_per_user:
+            open_ = [s for s in sockets if s.close_code is None]
+            for oldest in open_[: max(0, len(open_) - self.max_per_user)]:
+                oldest.close(CLOSE_TOO_MANY, "too many sockets for this user")
 
     def discard(self, socket: Socket) -> None:
         sockets = self._by_user.get(socket.user_id)
         if sockets is not None:
-            sockets.discard(socket)
+            sockets.pop(socket, None)
             if not sockets:
                 del self._by_user[socket.user_id]
 
@@ -134,9 +144,20 @@ class Hub:
         return bool(self._by_user)
 
 
-async def serve_socket(hub: Hub, socket: Socket, send_timeout: float) -> None:
+# Verifies a token sent in a later `auth` frame: its claims, or Unauthorized.
+Authenticate = Callable[[str], Awaitable[Claims]]
+
+
+async def _refuse(token: str) -> Claims:
+    raise Unauthorized()
+
+
+async def serve_socket(
+    hub: Hub, socket: Socket, send_timeout: float, authenticate: Authenticate = _refuse
+) -> None:
     """Run one accepted socket until the client leaves or the server closes it: the writer, the
-    reader and the close request run side by side, and the first to finish ends all three."""
+    reader, the token's expiry and the close request run side by side, and the first to finish
+    ends them all."""
     hub.add(socket)
     try:
         async with anyio.create_task_group() as group:
@@ -147,7 +168,8 @@ async def serve_socket(hub: Hub, socket: Socket, send_timeout: float) -> None:
                 group.cancel_scope.cancel()
 
             group.start_soon(until_done, lambda: _write(socket, send_timeout))
-            group.start_soon(until_done, lambda: _read(socket))
+            group.start_soon(until_done, lambda: _read(socket, authenticate))
+            group.start_soon(until_done, lambda: _expire(socket))
             group.start_soon(until_done, socket.closing.wait)
     finally:
         hub.discard(socket)
@@ -166,15 +188,69 @@ async def _write(socket: Socket, send_timeout: float) -> None:
             return
 
 
-async def _read(socket: Socket) -> None:
-    """Client frames: {"type": "ping"} is answered; anything else is ignored."""
+async def _read(socket: Socket, authenticate: Authenticate) -> None:
+    """Client frames: {"type": "ping"} is answered; {"type": "auth", "token"} with a fresh token
+    of the same user extends the socket's life, any other token closes it (4401); a frame over
+    MAX_FRAME_BYTES closes it (1009); anything else is ignored."""
     while True:
-        message = await socket.websocket.receive()
-        if message["type"] == "websocket.disconnect":
+        frame = await receive_frame(socket.websocket)
+        if frame is None:
             return
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            if json.loads(message.get("text") or "null").get("type") == "ping":
-                socket.offer(PONG)
+        if oversized(frame):
+            socket.close(CLOSE_TOO_BIG, "frame too big")
+            return
+        body = parse_frame(frame)
+        if body.get("type") == "ping":
+            socket.offer(PONG)
+        elif body.get("type") == "auth":
+            await _renew(socket, authenticate, body.get("token"))
+
+
+async def _renew(socket: Socket, authenticate: Authenticate, token: object) -> None:
+    try:
+        if not isinstance(token, str):
+            raise Unauthorized()
+        claims = await authenticate(token)
+    except Unauthorized:
+        socket.close(CLOSE_UNAUTHORIZED, "invalid token")
+        return
+    except AppError:
+        socket.close(CLOSE_TRY_AGAIN, "database unavailable")
+        return
+    if claims.user_id != socket.user_id:
+        socket.close(CLOSE_UNAUTHORIZED, "token of another user")
+        return
+    socket.expires = max(socket.expires, claims.expires)
+
+
+async def _expire(socket: Socket) -> None:
+    """Close with 4401 once the newest token the client sent has expired."""
+    while (left := socket.expires - time.time()) > 0:
+        await anyio.sleep(min(left, 86400))
+    socket.close(CLOSE_UNAUTHORIZED, "token expired")
+
+
+async def receive_frame(websocket: Any) -> str | bytes | None:
+    """The next frame's payload; None when the client has gone."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
+
+
+def oversized(frame: str | bytes) -> bool:
+    # A str's length counts characters: at most 4 bytes each in UTF-8.
+    return len(frame) > MAX_FRAME_BYTES or (isinstance(frame, str) and len(frame.encode()) > MAX_FRAME_BYTES)
+
+
+def parse_frame(frame: str | bytes) -> dict[str, Any]:
+    """A client frame's JSON object; {} for anything else."""
+    try:
+        body = json.loads(frame)
+    except (ValueError, TypeError):
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 async def close_quietly(websocket: Any, code: int, reason: str = "") -> None:
@@ -360,12 +436,13 @@ class Realtime:
         queue_size: int = 256,
         send_timeout: float = 10.0,
         heartbeat_seconds: float = 25.0,
+        max_sockets_per_user: int = 0,
     ) -> None:
         self.db = db
         self.queue_size = queue_size
         self.send_timeout = send_timeout
         self.heartbeat_seconds = heartbeat_seconds
-        self.hub = Hub()
+        self.hub = Hub(max_sockets_per_user)
         self._listening = asyncio.Event()
         self._exiting = False
 
@@ -447,52 +524,3 @@ class Realtime:
         with anyio.move_on_after(timeout):
             await self._listening.wait()
         return self.listening
-
-
-# ---------------------------------------------------------------------------- the endpoint
-
-
-@router.websocket("/api/chat/ws")
-async def chat_socket(websocket: WebSocket) -> None:
-    """Events for the token's user: `?token=<access token>` or a first frame
-    `{"type": "auth", "token": ...}` within 5 s. Bad token or deactivated user: close 4401.
-    After a `{"type": "ready"}` frame every event committed from then on arrives as
-    `{"type", "data"}`."""
-    app = websocket.app
-    realtime: Realtime = app.state.realtime
-    await websocket.accept()
-    token = websocket.query_params.get("token") or await _auth_frame(websocket)
-    if token is None:
-        await close_quietly(websocket, CLOSE_UNAUTHORIZED, "authentication required")
-        return
-    try:
-        claims = decode_token(app.state.settings, token)
-        claimed = websocket.query_params.get("user_id")
-        if claimed is not None and claimed != str(claims.user_id):
-            await close_quietly(websocket, CLOSE_FORBIDDEN, "user_id is not the token's user")
-            return
-        await app.state.db.run(load_principal, claims)
-    except Unauthorized:
-        await close_quietly(websocket, CLOSE_UNAUTHORIZED, "invalid token")
-        return
-    except AppError:
-        await close_quietly(websocket, CLOSE_TRY_AGAIN, "database unavailable")
-        return
-    if not await realtime.wait_listening(5):
-        await close_quietly(websocket, CLOSE_TRY_AGAIN, "real-time delivery unavailable")
-        return
-    socket = Socket(websocket, claims.user_id, realtime.queue_size)
-    socket.offer(_dumps({"type": "ready", "data": {"user_id": claims.user_id}}))
-    await serve_socket(realtime.hub, socket, realtime.send_timeout)
-
-
-async def _auth_frame(websocket: WebSocket) -> str | None:
-    try:
-        with anyio.fail_after(AUTH_FRAME_SECONDS):
-            text = await websocket.receive_text()
-        frame = json.loads(text)
-    except (TimeoutError, WebSocketDisconnect, ValueError, KeyError, RuntimeError):
-        return None
-    if not isinstance(frame, dict) or frame.get("type") != "auth" or not isinstance(frame.get("token"), str):
-        return None
-    return frame["token"]

@@ -58,6 +58,10 @@ class Claims:
     user_id: int
     role: str | None
     token_type: str
+    expires: int = 0  # exp, seconds since the epoch
+    # The login this token belongs to (refresh_families.id); jti names one refresh token of it.
+    family: int | None = None
+    jti: str | None = None
 
 
 def _encode(settings: Settings, claims: dict, lifetime: timedelta) -> str:
@@ -66,15 +70,23 @@ def _encode(settings: Settings, claims: dict, lifetime: timedelta) -> str:
     return jwt.encode(body, settings.secret_key, algorithm=ALGORITHM)
 
 
-def issue_tokens(settings: Settings, user_id: int, role: str) -> dict[str, str]:
-    access = _encode(
-        settings,
-        {"sub": str(user_id), "role": role, "type": "access"},
-        timedelta(minutes=settings.access_token_minutes),
-    )
+def new_jti() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def access_token(settings: Settings, user_id: int, role: str, family: int | None = None) -> str:
+    claims = {"sub": str(user_id), "role": role, "type": "access"}
+    if family is not None:
+        claims["fam"] = family
+    return _encode(settings, claims, timedelta(minutes=settings.access_token_minutes))
+
+
+def issue_tokens(settings: Settings, user_id: int, role: str, family: int, jti: str) -> dict[str, str]:
+    """An access token and the refresh token `jti` of login `family` (see astegni/refresh.py)."""
+    access = access_token(settings, user_id, role, family)
     refresh = _encode(
         settings,
-        {"sub": str(user_id), "role": role, "type": "refresh", "jti": secrets.token_hex(8)},
+        {"sub": str(user_id), "role": role, "type": "refresh", "fam": family, "jti": jti},
         timedelta(days=settings.refresh_token_days),
     )
     return {"access_token": access, "refresh_token": refresh, "token_type": "bearer"}
@@ -84,8 +96,8 @@ def decode_token(settings: Settings, token: str, expected_type: str = "access") 
     """Verify a token; every failure, whatever python-jose raises, is a 401."""
     if not settings.secret_key:  # Settings refuses to start without one; never verify with ""
         raise Unauthorized()
-    claims, expires = _verified(settings.secret_key, token)
-    if claims.token_type != expected_type or expires <= time.time():
+    claims = _verified(settings.secret_key, token)
+    if claims.token_type != expected_type or claims.expires <= time.time():
         raise Unauthorized()
     return claims
 
@@ -101,7 +113,7 @@ def _verifying_key(secret_key: str) -> Key:
 # saves a tenth of a request's CPU. Only verified tokens are kept (a failure raises, and
 # lru_cache keeps no exceptions); expiry is checked on every use.
 @lru_cache(maxsize=4096)
-def _verified(secret_key: str, token: str) -> tuple[Claims, int]:
+def _verified(secret_key: str, token: str) -> Claims:
     try:
         body = jwt.decode(
             token,
@@ -113,9 +125,14 @@ def _verified(secret_key: str, token: str) -> tuple[Claims, int]:
         role = body.get("role")
         token_type = body.get("type", "access")
         expires = int(body["exp"])
+        family = body.get("fam")
+        jti = body.get("jti")
     except Exception:  # JWTError, JWKError (alg: none), ValueError, KeyError, ...
         raise Unauthorized() from None
     # users.id is a PostgreSQL integer: a larger sub would fail in the query, not here.
     if not isinstance(role, str | None) or not isinstance(token_type, str) or not 0 < user_id <= MAX_ID:
         raise Unauthorized()
-    return Claims(user_id=user_id, role=role, token_type=token_type), expires
+    family_ok = family is None or (type(family) is int and 0 < family < 2**63)
+    if not family_ok or not isinstance(jti, str | None):
+        raise Unauthorized()
+    return Claims(user_id, role, token_type, expires, family, jti)

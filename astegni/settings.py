@@ -56,9 +56,15 @@ class Settings(BaseSettings):
     expiry_sweep_seconds: float = Field(default=60, gt=0)
     default_timezone: str = "Africa/Addis_Ababa"
 
-    login_max_failures: int = Field(default=5, ge=1)
+    # Login attempts per email and client address in a window (the password is checked for at
+    # most this many), then a lockout of that address; the email alone has a higher ceiling, so a
+    # stranger guessing from a few addresses cannot lock the owner out. 0 turns a limit off.
+    login_max_failures: int = Field(default=5, ge=0)
+    login_account_max_failures: int = Field(default=20, ge=0)
     login_window_seconds: int = Field(default=900, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
+    # Open WebSockets per user in one server process; past it the oldest is closed. 0: no limit.
+    ws_max_sockets_per_user: int = Field(default=20, ge=0)
     # Session requests one user may create per minute (429 past it); 0 turns the limit off.
     request_rate_per_minute: int = Field(default=30, ge=0)
 

@@ -1,4 +1,4 @@
--- Accounts, roles and login throttling.
+-- Accounts and roles.
 
 -- name: principal
 -- The caller of every authenticated request: the user and the profile row of each role.
@@ -34,32 +34,10 @@ SELECT u.*, (SELECT id FROM s) AS student_id, (SELECT id FROM p) AS parent_id,
   FROM u;
 
 -- name: login_candidate
--- The user behind a login attempt, and how long that email is locked out (0 when it is not).
-SELECT u.id, u.password_hash, u.is_active,
-       greatest(0, ceil(extract(epoch FROM (f.locked_until - now()))))::int AS locked_seconds
+-- The user behind a login attempt (id NULL when there is none).
+SELECT u.id, u.password_hash, u.is_active
   FROM (SELECT lower(%(email)s) AS email_key) k
-  LEFT JOIN users u ON lower(u.email) = k.email_key
-  LEFT JOIN login_failures f ON f.email_key = k.email_key;
-
--- name: record_login_failure
--- Count a failure in the current window; lock the email once the count reaches the maximum.
-INSERT INTO login_failures AS f (email_key, failures, window_start)
-VALUES (lower(%(email)s), 1, now())
-ON CONFLICT (email_key) DO UPDATE
-   SET failures = CASE WHEN f.window_start > now() - make_interval(secs => %(window_seconds)s)
-                       THEN f.failures + 1 ELSE 1 END,
-       window_start = CASE WHEN f.window_start > now() - make_interval(secs => %(window_seconds)s)
-                           THEN f.window_start ELSE now() END
-RETURNING failures;
-
--- name: lock_login
-UPDATE login_failures
-   SET locked_until = now() + make_interval(secs => %(lockout_seconds)s), failures = 0,
-       window_start = now()
- WHERE email_key = lower(%(email)s);
-
--- name: clear_login_failures
-DELETE FROM login_failures WHERE email_key = lower(%(email)s);
+  LEFT JOIN users u ON lower(u.email) = k.email_key;
 
 -- name: switch_role
 UPDATE users SET active_role = %(role)s, updated_at = now()

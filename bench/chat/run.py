@@ -40,7 +40,7 @@ from websockets.asyncio.client import connect
 
 from astegni.queries import Queries
 from astegni.schema import apply_schema
-from astegni.security import issue_tokens
+from astegni.security import access_token
 from astegni.settings import Settings
 from bench.serving import free_port, wait_ready
 from tests import pg
@@ -343,7 +343,7 @@ def main() -> None:
             f"{args.large:,} messages (the latter in {seconds:.0f} s)"
         )
         settings = Settings(database_url=small_url, secret_key=SECRET, access_token_minutes=240)
-        tokens = {u: issue_tokens(settings, u, "student")["access_token"] for u in range(1, USERS + 1)}
+        tokens = {u: access_token(settings, u, "student") for u in range(1, USERS + 1)}
         logdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
         for url in (small_url, small_url, large_url):
             servers.append(Server(url, free_port(), logdir))

@@ -35,7 +35,7 @@ from pathlib import Path
 import psycopg2
 
 from astegni.schema import apply_schema
-from astegni.security import hash_password, issue_tokens
+from astegni.security import access_token, hash_password
 from astegni.settings import Settings
 from bench.serving import free_port, wait_ready
 from tests import pg
@@ -236,9 +236,7 @@ def run_app(url: str, args: argparse.Namespace, workdir: Path) -> dict:
         tokens = workdir / "tokens.txt"
         settings = Settings(database_url=url, secret_key=SECRET, access_token_minutes=120)
         tokens.write_text(
-            "\n".join(
-                issue_tokens(settings, i, "student")["access_token"] for i in range(1, args.students + 1)
-            )
+            "\n".join(access_token(settings, i, "student") for i in range(1, args.students + 1))
         )
         lua_args = [str(tokens), str(args.students), str(args.packages), str(args.tutors * args.packages)]
         # Warm-up pairs come from the far end of the pair space, the measured run from the start.

@@ -33,7 +33,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from astegni.schema import apply_schema
-from astegni.security import hash_password, issue_tokens
+from astegni.security import access_token, hash_password
 from astegni.settings import Settings
 from tests import pg
 from tests.conftest import LiveServer
@@ -134,7 +134,7 @@ def seed(url: str, students: int, tutors: int) -> tuple[list[dict], list[dict]]:
 
 
 def _auth(user_id: int, role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_tokens(SETTINGS, user_id, role)['access_token']}"}
+    return {"Authorization": f"Bearer {access_token(SETTINGS, user_id, role)}"}
 
 
 class Soak:

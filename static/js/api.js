@@ -54,9 +54,21 @@
     location.href = loginUrl();
   }
 
+  /** Revoke this login on the server too (its refresh token stops working), then leave. */
   function logout() {
+    const refreshToken = localStorage.getItem('refresh_token');
     clearSession();
-    location.href = 'login.html';
+    const revoked = refreshToken
+      ? fetch('/api/logout', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ refresh_token: refreshToken }),
+          keepalive: true,
+        }).catch(function () {})
+      : Promise.resolve();
+    revoked.finally(function () {
+      location.href = 'login.html';
+    });
   }
 
   // ---------------------------------------------------------------- fetch wrapper
@@ -92,23 +104,33 @@
 
   let refreshing = null;
 
-  /** Exchange the stored refresh token for new tokens; resolves true on success. */
+  /**
+   * Exchange the stored refresh token for new tokens; resolves true on success. Each refresh
+   * token works once (presenting it twice logs the user out everywhere), so tabs take turns
+   * under a lock, and a tab that finds the token already replaced by another tab uses that.
+   */
   function refreshTokens() {
-    const refreshToken = localStorage.getItem('refresh_token');
-    if (!refreshToken) return Promise.resolve(false);
+    const before = localStorage.getItem('refresh_token');
+    if (!before) return Promise.resolve(false);
     if (!refreshing) {
-      refreshing = fetch('/api/refresh', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ refresh_token: refreshToken }),
-      })
-        .then(function (response) {
+      const exchange = function () {
+        const current = localStorage.getItem('refresh_token');
+        if (!current) return false;
+        if (current !== before) return true; // another tab refreshed meanwhile
+        return fetch('/api/refresh', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ refresh_token: current }),
+        }).then(function (response) {
           if (!response.ok) return false;
           return response.json().then(function (body) {
             saveLogin(body);
             return true;
           });
-        })
+        });
+      };
+      const turn = navigator.locks ? navigator.locks.request('astegni-refresh', exchange) : Promise.resolve().then(exchange);
+      refreshing = turn
         .catch(function () {
           return false;
         })

@@ -1,7 +1,10 @@
 /*
- * The live connection: /api/chat/ws?token=..., JSON events {type, data}. Reconnects with backoff;
- * onOpen(isReconnect) runs on every (re)connection so a page can catch up on what it missed
- * (messages after its last id). A 4401 close means the token is stale: refresh it, then retry.
+ * The live connection: /api/chat/ws, authenticated by a first frame {type: 'auth', token} (never
+ * a token in the URL, which servers and proxies log), then JSON events {type, data}. Reconnects
+ * with backoff; onOpen(isReconnect) runs on every (re)connection, once the server is ready, so a
+ * page can catch up on what it missed (messages after its last id). When the page gets a new
+ * access token it sends it too, so the socket outlives the old one; a 4401 close means the token
+ * is stale: refresh it, then retry.
  */
 (function () {
   'use strict';
@@ -13,11 +16,24 @@
     let opened = false;
     let stopped = false;
     let timer = null;
+    let sentToken = null;
 
     function url() {
       const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      return scheme + '//' + location.host + '/api/chat/ws?token=' + encodeURIComponent(A.token() || '');
+      return scheme + '//' + location.host + '/api/chat/ws';
     }
+
+    function sendToken() {
+      sentToken = A.token() || '';
+      socket.send(JSON.stringify({ type: 'auth', token: sentToken }));
+    }
+
+    // A refresh elsewhere on the page (or in another tab) stores a new access token: pass it on
+    // before the one the socket was opened with expires.
+    const tokenWatch = setInterval(function () {
+      const open = socket && socket.readyState === WebSocket.OPEN && sentToken !== null;
+      if (open && A.token() && A.token() !== sentToken) sendToken();
+    }, 15000);
 
     function schedule() {
       if (stopped) return;
@@ -31,13 +47,7 @@
     function open() {
       if (stopped) return;
       socket = new WebSocket(url());
-      socket.addEventListener('open', function () {
-        const isReconnect = opened;
-        opened = true;
-        attempts = 0;
-        A.setLiveStatus('connected');
-        if (handlers.onOpen) handlers.onOpen(isReconnect);
-      });
+      socket.addEventListener('open', sendToken);
       socket.addEventListener('message', function (event) {
         let payload;
         try {
@@ -46,6 +56,14 @@
           return;
         }
         if (!payload || !payload.type) return;
+        if (payload.type === 'ready') {
+          const isReconnect = opened;
+          opened = true;
+          attempts = 0;
+          A.setLiveStatus('connected');
+          if (handlers.onOpen) handlers.onOpen(isReconnect);
+          return;
+        }
         if (payload.type === 'ping' && socket.readyState === WebSocket.OPEN) {
           socket.send(JSON.stringify({ type: 'pong' }));
           return;
@@ -54,6 +72,7 @@
       });
       socket.addEventListener('close', async function (event) {
         socket = null;
+        sentToken = null;
         if (stopped) return;
         if (event.code === 4401) {
           // The access token expired while the page was open.
@@ -80,6 +99,7 @@
       close: function () {
         stopped = true;
         clearTimeout(timer);
+        clearInterval(tokenWatch);
         if (socket) socket.close();
       },
       /** Drop the connection (as a network failure would); the client reconnects by itself. */

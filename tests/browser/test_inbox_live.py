@@ -39,10 +39,14 @@ def test_tutor_sees_the_request_live_accepts_and_the_student_sees_it(new_page, f
     student = factory.user(["student"], first_name="Abebe", father_name="Kebede")
 
     tutor_page = new_page()
+    socket_urls: list[str] = []
+    tutor_page.on("websocket", lambda ws: socket_urls.append(ws.url))
     login(tutor_page, tutor, "inbox.html")
     wait_live(tutor_page)
     expect(tutor_page.get_by_text("No conversations yet")).to_be_visible()
     tutor_page.evaluate("window.__sameDocument = true")
+    # The page authenticates in its first frame: servers and proxies log URLs.
+    assert socket_urls and all("token" not in url for url in socket_urls), socket_urls
 
     # The student requests a package through the page, then opens the conversation.
     student_page = new_page()

@@ -1,0 +1,55 @@
+"""Login throttling: every attempt is counted before its password is checked, so guesses sent at
+once cannot all reach the hash.
+
+Two counters per attempt (login_attempt in schema.sql, one statement each): the email with the
+client address (LOGIN_MAX_FAILURES per LOGIN_WINDOW_SECONDS), and the email alone
+(LOGIN_ACCOUNT_MAX_FAILURES, higher), so that a stranger guessing from a few addresses locks out
+only those addresses, not the account's owner. The account-wide count is asked only for attempts
+the address count let through: guesses refused at their address do not add up against the
+owner. A lockout lasts LOGIN_LOCKOUT_SECONDS and answers 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from astegni.errors import TooManyRequests
+from astegni.queries import Queries, execute, fetch_one
+from astegni.settings import Settings
+
+queries = Queries("login.sql")
+ACCOUNT_WIDE = ""  # the client of the per-email counter
+
+
+def attempt(cur: Any, settings: Settings, email: str, client: str) -> None:
+    """Count one attempt; 429 when the address or the account is locked out. Its transaction
+    must commit before the password is checked."""
+    _count(cur, settings, email, client, settings.login_max_failures)
+    _count(cur, settings, email, ACCOUNT_WIDE, settings.login_account_max_failures)
+
+
+def _count(cur: Any, settings: Settings, email: str, client: str, limit: int) -> None:
+    if limit <= 0:
+        return
+    row = fetch_one(
+        cur,
+        queries.la_attempt,
+        {
+            "email": email,
+            "client": client,
+            "limit": limit,
+            "window_seconds": settings.login_window_seconds,
+            "lockout_seconds": settings.login_lockout_seconds,
+        },
+    )
+    if row["retry_after"]:
+        raise TooManyRequests("Too many failed logins; try again later", row["retry_after"])
+
+
+def succeeded(cur: Any, email: str, client: str) -> None:
+    execute(cur, queries.la_succeeded, {"email": email, "client": client})
+
+
+def purge(cur: Any, window_seconds: int) -> None:
+    """Drop counters whose window and lockout have ended (the expiry sweep calls this)."""
+    execute(cur, queries.la_purge, {"window_seconds": window_seconds})
