@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from astegni.errors import Conflict, Unprocessable
+from astegni.errors import Conflict, Unauthorized, Unprocessable
 from astegni.queries import Queries, execute, fetch_one
 
 queries = Queries("session_requests.sql")
@@ -79,6 +79,8 @@ class IdempotencyKey:
         if fetch_one(cur, queries.sr_claim_idempotency_key, self._params()):
             return None
         stored = fetch_one(cur, queries.sr_stored_idempotency_key, self._params())
+        if not stored["user_active"]:
+            raise Unauthorized("User not found or deactivated")
         if stored["request_hash"] != self.request_hash:
             raise Unprocessable("Idempotency-Key was already used with a different request body")
         if stored["status_code"] is None:  # cannot be seen after the claimer's commit; defensive
