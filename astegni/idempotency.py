@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg2.errors
+
 from astegni.errors import Conflict, Unauthorized, Unprocessable
 from astegni.queries import Queries, execute, fetch_one
 
@@ -76,8 +78,11 @@ class IdempotencyKey:
 
     def claim(self, cur: Any) -> Answer | None:
         """None when this request owns the key now; else the stored answer to replay."""
-        if fetch_one(cur, queries.sr_claim_idempotency_key, self._params()):
-            return None
+        try:
+            if fetch_one(cur, queries.sr_claim_idempotency_key, self._params()):
+                return None
+        except psycopg2.errors.ForeignKeyViolation:  # the token's user was deleted
+            raise Unauthorized("User not found or deactivated") from None
         stored = fetch_one(cur, queries.sr_stored_idempotency_key, self._params())
         if not stored["user_active"]:
             raise Unauthorized("User not found or deactivated")

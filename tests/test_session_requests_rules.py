@@ -275,6 +275,14 @@ def test_a_deactivated_user_gets_no_idempotent_replay(client, factory, db):
     assert "success" not in replay.text
 
 
+def test_a_deleted_user_with_an_idempotency_key_is_401(client, factory, db):
+    student, tutor = factory.student(), factory.tutor()
+    with db.transaction() as cur:
+        cur.execute("DELETE FROM users WHERE id = %s", (student.id,))
+    response = client.post(URL, json=request_body(tutor), headers=student.headers | {"Idempotency-Key": "k"})
+    assert response.status_code == 401
+
+
 def test_the_other_requesters_sentence_word_for_word(client):
     from astegni.session_requests import DUPLICATE_OTHER, duplicate_detail
 
