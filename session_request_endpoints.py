@@ -52,11 +52,18 @@ class CreatedOut(BaseModel):
     responses=AUTH_ERRORS
     | {
         400: {"description": "Student/Parent profile not found, or the tutor profile is the caller's own"},
-        403: {"description": "Active role is not student or parent, or requested_to_id is not your child"},
+        403: {
+            "description": "Active role is not student or parent, requested_to_id is not your child, "
+            "or the tutor has blocked you (`This tutor is not accepting requests from you`)"
+        },
         404: {"description": "Tutor not found / Package not found (missing, inactive or not that tutor's)"},
-        409: {"description": "A pending request for this package exists (`existing_request_id`)"},
+        409: {
+            "description": "A pending request for this student and package exists, sent by you or "
+            "by someone else for the same student (`existing_request_id`)"
+        },
         422: {
-            "description": "Invalid body, or an Idempotency-Key reused with a different body",
+            "description": "Invalid body (shared_students non-empty: shared sessions are not offered "
+            "yet), or an Idempotency-Key reused with a different body",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
         },
         429: {"description": "Too many requests created in the last minute (see Retry-After)"},

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from astegni.errors import Conflict, Unprocessable
+import psycopg2.errors
+
+from astegni.errors import Conflict, Unauthorized, Unprocessable
 from astegni.queries import Queries, execute, fetch_one
 
 queries = Queries("session_requests.sql")
@@ -76,9 +78,14 @@ class IdempotencyKey:
 
     def claim(self, cur: Any) -> Answer | None:
         """None when this request owns the key now; else the stored answer to replay."""
-        if fetch_one(cur, queries.sr_claim_idempotency_key, self._params()):
-            return None
+        try:
+            if fetch_one(cur, queries.sr_claim_idempotency_key, self._params()):
+                return None
+        except psycopg2.errors.ForeignKeyViolation:  # the token's user was deleted
+            raise Unauthorized("User not found or deactivated") from None
         stored = fetch_one(cur, queries.sr_stored_idempotency_key, self._params())
+        if not stored["user_active"]:
+            raise Unauthorized("User not found or deactivated")
         if stored["request_hash"] != self.request_hash:
             raise Unprocessable("Idempotency-Key was already used with a different request body")
         if stored["status_code"] is None:  # cannot be seen after the claimer's commit; defensive

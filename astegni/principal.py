@@ -56,11 +56,12 @@ def principal_from_row(row: dict[str, Any], active_role: str | None = None) -> P
 
 
 def load_principal(cur: Any, claims: Claims) -> Principal:
-    """The token's user, if active; the token's role counts only while the user holds it."""
-    row = fetch_one(cur, queries.principal, {"user_id": claims.user_id})
+    """The token's user, if active; the token's role counts only while the user holds it, and
+    role_ids name only the roles users.roles holds (user_principal in schema.sql, which the
+    session-request create reads too)."""
+    row = fetch_one(cur, queries.principal, {"user_id": claims.user_id, "role": claims.role})
     if row is None:
         raise Unauthorized("User not found or deactivated")
-    role = claims.role or row["active_role"]
-    if role not in row["roles"]:
+    if row["role"] is None:
         raise Unauthorized("Token role is not held by this user")
-    return principal_from_row(row, role)
+    return principal_from_row(row, row["role"])

@@ -15,8 +15,26 @@ from astegni.models import ApiModel, Text
 
 INT_MAX = 2**31 - 1  # the ids are PostgreSQL integers
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 MAX_SPECIFIC_DATES = 60
 MAX_MESSAGE = 2000
+MAX_PREFERRED_SCHEDULE = 1000
+MAX_YEARS = 5
+YEARS = (2000, 2100)
+SHARED_NOT_OFFERED = "Shared (cost-sharing) sessions are not offered yet"
 MAX_PRICE = Decimal("1000000")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -33,12 +51,14 @@ def _time(value: str | None, field: str) -> dt.time | None:
 
 
 class SessionRequestIn(ApiModel):
-    """POST /api/session-requests. Unknown fields (status, requester_id, ...) are ignored."""
+    """POST /api/session-requests. Unknown fields (status, requester_id, ...) are ignored; nulls
+    mean "not given"."""
 
     tutor_id: Id
     package_id: Id
     message: Text(MAX_MESSAGE) | None = None
-    schedule_type: Literal["recurring", "specific_dates"] = "recurring"
+    # None: to be arranged in the chat (days or specific_dates alone imply their type).
+    schedule_type: Literal["recurring", "specific_dates"] | None = None
     days: Annotated[list[str], Field(max_length=7)] = Field(default_factory=list)
     specific_dates: Annotated[list[dt.date], Field(max_length=MAX_SPECIFIC_DATES)] = Field(
         default_factory=list
@@ -51,6 +71,66 @@ class SessionRequestIn(ApiModel):
     # student_profiles.id of the child; required when the active role is parent.
     requested_to_id: Id | None = None
     timezone: Annotated[str, Field(max_length=64, examples=["Africa/Addis_Ababa"])] | None = None
+    # What the original Astegni page also sends: its own summary of the schedule, and the years
+    # and months a recurring schedule covers.
+    preferred_schedule: Text(MAX_PREFERRED_SCHEDULE) | None = None
+    year_range: Annotated[
+        list[Annotated[int, Field(ge=YEARS[0], le=YEARS[1])]], Field(max_length=MAX_YEARS)
+    ] = Field(default_factory=list)
+    months: Annotated[list[str], Field(max_length=12)] = Field(default_factory=list)
+    num_students: (
+        Annotated[int, Field(ge=1, le=1, description="1: shared sessions are not offered yet")] | None
+    ) = None
+    shared_students: list[Any] | None = Field(None, description=f"null or empty: {SHARED_NOT_OFFERED}")
+
+    @field_validator("schedule_type", mode="before")
+    @classmethod
+    def _blank_schedule_type(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("preferred_schedule")
+    @classmethod
+    def _blank_preferred_schedule(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("num_students", mode="before")
+    @classmethod
+    def _one_student(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+            raise ValueError(f"{SHARED_NOT_OFFERED}: num_students must be 1")
+        return value
+
+    @field_validator("shared_students", mode="before")
+    @classmethod
+    def _no_shared_students(cls, value: Any) -> Any:
+        if value is None or value == []:
+            return value
+        raise ValueError(f"{SHARED_NOT_OFFERED}: send shared_students empty or null")
+
+    @field_validator("year_range", "months", mode="before")
+    @classmethod
+    def _null_list(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("year_range")
+    @classmethod
+    def _distinct_years(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("year_range must not repeat a year")
+        return sorted(value)
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, value: list[str]) -> list[str]:
+        months = []
+        for item in value:
+            name = item.strip().capitalize()
+            if name not in MONTHS:
+                raise ValueError(f"months must be month names (January .. December); got {item!r}")
+            if name in months:
+                raise ValueError(f"{name} is listed twice in months")
+            months.append(name)
+        return months
 
     @field_validator("message")
     @classmethod
@@ -112,12 +192,16 @@ class SessionRequestIn(ApiModel):
             raise ValueError("start_time and end_time go together: give both or neither")
         if start is not None and end is not None and start >= end:
             raise ValueError("start_time must be before end_time")
+        if self.schedule_type is None and self.days:
+            self.schedule_type = "recurring"
+        elif self.schedule_type is None and self.specific_dates:
+            self.schedule_type = "specific_dates"
         if self.schedule_type == "recurring":
-            if not self.days or start is None:
-                raise ValueError("a recurring schedule needs days, start_time and end_time")
+            if not self.days:
+                raise ValueError("a recurring schedule needs days")
             if self.specific_dates:
                 raise ValueError("specific_dates apply only to schedule_type 'specific_dates'")
-        else:
+        elif self.schedule_type == "specific_dates":
             if not self.specific_dates:
                 raise ValueError("schedule_type 'specific_dates' needs at least one date in specific_dates")
             if self.days:
@@ -153,6 +237,10 @@ class SessionRequestIn(ApiModel):
             "end_time": self.end_time,
             "timezone": timezone,
             "counter_offer_price": self.counter_offer_price,
+            "preferred_schedule": self.preferred_schedule,
+            "year_range": self.year_range,
+            "months": self.months,
+            "num_students": self.num_students or 1,
         }
 
 

@@ -25,6 +25,12 @@ DUPLICATE = (
     "Request already sent. You have a pending request for this package (Request ID: {id}, sent on "
     "{date}). Please wait for the tutor's response."
 )
+# A pending request for the same learner and package that someone else sent: a parent for their
+# child, or the child for themselves.
+DUPLICATE_OTHER = (
+    "Request already sent. A pending request for this package already exists for this student "
+    "(Request ID: {id}, sent on {date}). Please wait for the tutor's response."
+)
 # Month names spelled out here: strftime('%B') would follow the process locale.
 MONTHS = [
     "January",
@@ -47,6 +53,11 @@ NOT_YOUR_CHILD = "requested_to_id is not one of your children"
 OWN_PROFILE = "You cannot request a session from your own tutor profile"
 NOT_A_TUTOR = "Only tutors have incoming session requests"
 REQUEST_NOT_FOUND = "Session request not found"
+ALREADY_ENROLLED = (
+    "Session request accepted; the student was already enrolled in this package, and that "
+    "enrolment (with its agreed price) is kept"
+)
+BLOCKED = "This tutor is not accepting requests from you"
 
 # The outcomes of session_request_create whose answer is fixed.
 _FIXED_ANSWERS: dict[str, tuple[int, Any]] = {
@@ -56,6 +67,7 @@ _FIXED_ANSWERS: dict[str, tuple[int, Any]] = {
     "not_your_child": (403, NOT_YOUR_CHILD),
     "own_tutor_profile": (400, OWN_PROFILE),
     "tutor_not_found": (404, "Tutor not found"),
+    "blocked": (403, BLOCKED),
     "package_not_found": (404, "Package not found"),
     "requested_to_required": (
         422,
@@ -77,8 +89,10 @@ def long_date(moment: dt.datetime, timezone: str) -> str:
     return f"{MONTHS[day.month - 1]} {day.day}, {day.year}"
 
 
-def duplicate_detail(request_id: int, created_at: dt.datetime, timezone: str) -> str:
-    return DUPLICATE.format(id=request_id, date=long_date(created_at, timezone))
+def duplicate_detail(
+    request_id: int, created_at: dt.datetime, timezone: str, template: str = DUPLICATE
+) -> str:
+    return template.format(id=request_id, date=long_date(created_at, timezone))
 
 
 # ---------------------------------------------------------------------------- create
@@ -132,8 +146,9 @@ def _answer(row: dict[str, Any]) -> Answer:
             },
             event=row["event"],
         )
-    if outcome == "duplicate":
-        detail = duplicate_detail(row["request_id"], row["created_at"], row["timezone"])
+    if outcome in ("duplicate", "duplicate_other"):
+        template = DUPLICATE if outcome == "duplicate" else DUPLICATE_OTHER
+        detail = duplicate_detail(row["request_id"], row["created_at"], row["timezone"], template)
         return Answer(409, {"detail": detail, "existing_request_id": row["request_id"]})
     if outcome == "unauthorized":
         raise Unauthorized("User not found or deactivated")
@@ -240,6 +255,10 @@ def respond(cur: Any, claims: Claims, request_id: int, status: str, reason: str 
     }
     if row["agreed_price"] is not None:
         body["agreed_price"] = row["agreed_price"]
+    if row["already_enrolled"]:
+        # The first acceptance's enrolment stands: agreed_price is the price it keeps.
+        body["already_enrolled"] = True
+        body["message"] = ALREADY_ENROLLED
     return body
 
 

@@ -408,7 +408,6 @@ def _today(zone: str) -> dt.date:
         ({"start_time": "16:00", "end_time": "14:00"}, "before end_time"),
         ({"start_time": "14:00", "end_time": "14:00"}, "before end_time"),
         ({"end_time": None}, "go together"),
-        ({"start_time": None, "end_time": None}, "needs days, start_time and end_time"),
         ({"schedule_type": "weekly"}, "recurring"),
         ({"schedule_type": "specific_dates", "days": [], "specific_dates": []}, "at least one date"),
         ({"specific_dates": ["2099-01-01"]}, "only to schedule_type 'specific_dates'"),

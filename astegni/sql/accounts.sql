@@ -1,14 +1,9 @@
 -- Accounts and roles.
 
 -- name: principal
--- The caller of every authenticated request: the user and the profile row of each role.
-SELECT u.id, u.email, u.first_name, u.father_name, u.roles, u.active_role,
-       s.id AS student_id, p.id AS parent_id, t.id AS tutor_id
-  FROM users u
-  LEFT JOIN student_profiles s ON s.user_id = u.id
-  LEFT JOIN parent_profiles p ON p.user_id = u.id
-  LEFT JOIN tutor_profiles t ON t.user_id = u.id
- WHERE u.id = %(user_id)s AND u.is_active;
+-- The caller of every authenticated request: user_principal in schema.sql (shared with the
+-- session-request create), profile ids only for the roles users.roles holds.
+SELECT * FROM user_principal(%(user_id)s, %(role)s::text);
 
 -- name: create_user
 -- A user and one profile row per role, in one statement.

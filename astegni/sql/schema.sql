@@ -248,13 +248,22 @@ CREATE TABLE IF NOT EXISTS requested_sessions (
     requester_type       text          NOT NULL CHECK (requester_type IN ('student', 'parent')),
     requested_to_id      integer       NOT NULL REFERENCES student_profiles (id) ON DELETE CASCADE,
     message              text,
-    schedule_type        text          NOT NULL CHECK (schedule_type IN ('recurring', 'specific_dates')),
+    -- NULL: the schedule is to be arranged in the chat.
+    schedule_type        text          CHECK (schedule_type IN ('recurring', 'specific_dates')),
     days                 text[]        NOT NULL DEFAULT '{}',
     specific_dates       date[]        NOT NULL DEFAULT '{}',
     start_time           time,
     end_time             time,
     timezone             text          NOT NULL,
+    -- What the original page also sends: its summary of the schedule, the years and months.
+    preferred_schedule   text,
+    year_range           integer[]     NOT NULL DEFAULT '{}',
+    months               text[]        NOT NULL DEFAULT '{}',
+    num_students         integer       NOT NULL DEFAULT 1 CHECK (num_students = 1),
     counter_offer_price  numeric(12,2) CHECK (counter_offer_price > 0),
+    -- The package's hourly_rate when the request was sent: what accepting it costs without a
+    -- counter-offer, whatever the tutor charges for the package later.
+    package_price        numeric(12,2) NOT NULL CHECK (package_price > 0),
     status               text          NOT NULL DEFAULT 'pending'
         CHECK (status IN ('pending', 'accepted', 'rejected', 'cancelled', 'expired')),
     rejected_reason      text,
@@ -266,11 +275,26 @@ CREATE TABLE IF NOT EXISTS requested_sessions (
     responded_by_user_id integer       REFERENCES users (id) ON DELETE SET NULL,
     updated_at           timestamptz   NOT NULL DEFAULT now()
 );
--- "One pending request": the duplicate check of POST /api/session-requests is this index
--- (INSERT ... ON CONFLICT ... WHERE status = 'pending' DO NOTHING), never a SELECT first.
-CREATE UNIQUE INDEX IF NOT EXISTS requested_sessions_one_pending_key
-    ON requested_sessions (requester_id, requested_to_id, tutor_id, package_id)
-    WHERE status = 'pending';
+ALTER TABLE requested_sessions ALTER COLUMN schedule_type DROP NOT NULL;
+ALTER TABLE requested_sessions ADD COLUMN IF NOT EXISTS preferred_schedule text;
+ALTER TABLE requested_sessions ADD COLUMN IF NOT EXISTS year_range integer[] NOT NULL DEFAULT '{}';
+ALTER TABLE requested_sessions ADD COLUMN IF NOT EXISTS months text[] NOT NULL DEFAULT '{}';
+ALTER TABLE requested_sessions ADD COLUMN IF NOT EXISTS num_students integer NOT NULL DEFAULT 1
+    CHECK (num_students = 1);
+ALTER TABLE requested_sessions ADD COLUMN IF NOT EXISTS package_price numeric(12,2)
+    CHECK (package_price > 0);
+-- Requests older than package_price: the rate their card showed when they were sent (the card
+-- keeps it), else the package's rate of today, the best that is left.
+UPDATE requested_sessions r
+   SET package_price = coalesce(
+           (SELECT (m.media_metadata->>'hourly_rate')::numeric(12,2)
+              FROM chat_messages m
+             WHERE m.id = r.message_id
+               AND jsonb_typeof(m.media_metadata->'hourly_rate') = 'number'
+               AND (m.media_metadata->>'hourly_rate')::numeric > 0),
+           (SELECT p.hourly_rate FROM tutor_packages p WHERE p.id = r.package_id))
+ WHERE r.package_price IS NULL;
+ALTER TABLE requested_sessions ALTER COLUMN package_price SET NOT NULL;
 -- my-requests: the requester's requests, newest first.
 CREATE INDEX IF NOT EXISTS requested_sessions_requester_idx
     ON requested_sessions (requester_id, id DESC);
@@ -534,20 +558,59 @@ BEGIN
         'updated_at', r.updated_at));
 END $$;
 
+-- "One pending request per learner and package": the duplicate check of POST
+-- /api/session-requests is this index (INSERT ... ON CONFLICT ... WHERE status = 'pending' DO
+-- NOTHING), never a SELECT first. It keys on the learner, not the requester, so that a parent
+-- and their child cannot both hold one for the same package (the tutor would see the learner
+-- twice); the package names the tutor.
+-- A database from before this key may hold such pairs, on which CREATE UNIQUE INDEX would fail.
+-- The oldest request of each pair is kept (it was sent first, as a race would have decided) and
+-- the later ones are cancelled through the usual transition, so that their requester sees why
+-- in the conversation and the history says so; nothing is deleted. The lock keeps a server of
+-- the previous version from inserting a new pair between the two statements.
+LOCK TABLE requested_sessions IN SHARE ROW EXCLUSIVE MODE;
+DO $$
+DECLARE
+    r requested_sessions;
+BEGIN
+    FOR r IN
+        UPDATE requested_sessions s
+           SET status = 'cancelled', updated_at = now()
+         WHERE s.status = 'pending'
+           AND EXISTS (SELECT 1 FROM requested_sessions o
+                        WHERE o.status = 'pending' AND o.requested_to_id = s.requested_to_id
+                          AND o.package_id = s.package_id AND o.id < s.id)
+        RETURNING s.*
+    LOOP
+        PERFORM session_request_changed(r, 'pending', NULL,
+            'Another pending request for this student and package was sent first');
+    END LOOP;
+END $$;
+DROP INDEX IF EXISTS requested_sessions_one_pending_key;
+CREATE UNIQUE INDEX IF NOT EXISTS requested_sessions_one_pending_learner_key
+    ON requested_sessions (requested_to_id, package_id) WHERE status = 'pending';
+
 -- Moves one pending, unexpired request to p_to ('accepted', 'rejected' or 'cancelled') in one
 -- conditional UPDATE: of two racing answers exactly one gets a row back. p_tutor_id /
 -- p_requester_id (when given) restrict it to that tutor's or that requester's request.
--- Accepting enrols the student (agreed price: the counter-offer, else the package's rate).
+-- Accepting enrols the student at the counter-offer, else the request's package_price (never
+-- the package's rate of today). A student already enrolled in the package (an earlier request
+-- was accepted) keeps that first enrolment and its price: agreed_price is then the price in
+-- force and already_enrolled is true, so that nothing is overwritten silently.
 -- No row: not found, not the caller's, or no longer pending.
-CREATE OR REPLACE FUNCTION session_request_transition(
+-- The result columns changed (already_enrolled) and CREATE OR REPLACE cannot change them.
+DROP FUNCTION IF EXISTS session_request_transition(integer, text, integer, text, integer, integer);
+CREATE FUNCTION session_request_transition(
     p_request_id integer, p_to text, p_actor integer, p_reason text,
     p_tutor_id integer, p_requester_id integer)
-RETURNS TABLE (request_id integer, status text, responded_at timestamptz, agreed_price numeric)
+RETURNS TABLE (request_id integer, status text, responded_at timestamptz, agreed_price numeric,
+               already_enrolled boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     r requested_sessions;
     v_price numeric;
+    v_already boolean;
 BEGIN
     IF p_to NOT IN ('accepted', 'rejected', 'cancelled') THEN
         RAISE EXCEPTION 'invalid transition to %', p_to;
@@ -568,16 +631,20 @@ BEGIN
     IF p_to = 'accepted' THEN
         INSERT INTO enrolled_students AS e (tutor_id, student_id, package_id, session_request_id,
                                             agreed_price)
-        SELECT r.tutor_id, r.requested_to_id, r.package_id, r.id,
-               coalesce(r.counter_offer_price, p.hourly_rate)
-          FROM tutor_packages p WHERE p.id = r.package_id
-        ON CONFLICT (tutor_id, student_id, package_id) DO UPDATE
-           SET agreed_price = EXCLUDED.agreed_price,
-               session_request_id = EXCLUDED.session_request_id, enrolled_at = now()
+        VALUES (r.tutor_id, r.requested_to_id, r.package_id, r.id,
+                coalesce(r.counter_offer_price, r.package_price))
+        ON CONFLICT (tutor_id, student_id, package_id) DO NOTHING
         RETURNING e.agreed_price INTO v_price;
+        v_already := NOT FOUND;
+        IF v_already THEN
+            SELECT e.agreed_price INTO v_price
+              FROM enrolled_students e
+             WHERE e.tutor_id = r.tutor_id AND e.student_id = r.requested_to_id
+               AND e.package_id = r.package_id;
+        END IF;
     END IF;
     PERFORM session_request_changed(r, 'pending', p_actor, p_reason);
-    RETURN QUERY SELECT r.id, r.status, r.responded_at, v_price;
+    RETURN QUERY SELECT r.id, r.status, r.responded_at, v_price, v_already;
 END $$;
 
 -- The expiry sweep: up to p_limit pending requests past expires_at become 'expired' (SKIP
@@ -602,60 +669,84 @@ BEGIN
     RETURN n;
 END $$;
 
--- POST /api/session-requests in one call: the caller (active user, role held), the rate limit,
--- the requester's profile or the parent's child, tutor and package, the pair's direct
--- conversation, then the request and its session_request message in one INSERT ... ON CONFLICT
--- on requested_sessions_one_pending_key, the duplicate check (a stale pending row of the same
--- key, when met, expires and the INSERT is tried again). `outcome` says which way it went;
+-- The caller of an authenticated request, as load_principal (astegni/principal.py) and
+-- session_request_create both read it: an active user; `role` is the role acting (the token's,
+-- else the active one) while users.roles holds it, else NULL; and the profile id of each role
+-- that users.roles holds. A profile row alone grants nothing: an operator revokes a role by
+-- taking it out of users.roles, and its profile row (with its history) stays.
+-- LANGUAGE sql and STABLE so that PostgreSQL inlines it into the calling query: no extra cost.
+CREATE OR REPLACE FUNCTION user_principal(p_user_id integer, p_role text)
+RETURNS TABLE (id integer, email text, first_name text, father_name text, roles text[],
+               active_role text, role text, student_id integer, parent_id integer,
+               tutor_id integer)
+LANGUAGE sql STABLE AS $$
+    SELECT u.id, u.email, u.first_name, u.father_name, u.roles, u.active_role,
+           CASE WHEN coalesce(p_role, u.active_role) = ANY (u.roles)
+                THEN coalesce(p_role, u.active_role) END,
+           s.id, p.id, t.id
+      FROM users u
+      LEFT JOIN student_profiles s ON s.user_id = u.id AND 'student' = ANY (u.roles)
+      LEFT JOIN parent_profiles p ON p.user_id = u.id AND 'parent' = ANY (u.roles)
+      LEFT JOIN tutor_profiles t ON t.user_id = u.id AND 'tutor' = ANY (u.roles)
+     WHERE u.id = p_user_id AND u.is_active
+$$;
+
+-- POST /api/session-requests in one call: the caller (user_principal), the rate limit, the
+-- requester's profile or the parent's child, the tutor (an active user holding the tutor role,
+-- who has not blocked the caller) and the package, the pair's direct conversation, then the
+-- request and its session_request message in one INSERT ... ON CONFLICT on
+-- requested_sessions_one_pending_learner_key, the duplicate check (a stale pending row of the
+-- same key, when met, expires and the INSERT is tried again). `outcome` says which way it went;
 -- nothing but the rate-limit counter is written unless it is 'created' (or, for a legacy pending
 -- request whose pair had no conversation yet, the conversation a retry would open anyway).
+-- A duplicate is 'duplicate' when the caller sent the pending request, 'duplicate_other' when
+-- someone else did for the same learner (a parent for their child, or the child).
 -- The message.created event comes back as `event`, for the caller to NOTIFY right after COMMIT:
 -- a NOTIFY inside the transaction holds PostgreSQL's global notify lock across the commit's WAL
 -- flush, which serialised every create (measured with pgbench, 50 clients: 316 creates/s with
 -- the NOTIFY inside, 886/s with it sent after the commit).
--- The result columns changed once and CREATE OR REPLACE cannot change them: hence the DROP.
+-- The parameters changed with the request's fields: the previous signature goes.
 DROP FUNCTION IF EXISTS session_request_create(
     integer, text, integer, integer, integer, text, text, text[], date[], time, time, text,
     numeric, double precision, integer);
-CREATE FUNCTION session_request_create(
+CREATE OR REPLACE FUNCTION session_request_create(
     p_user_id integer, p_role text, p_tutor_id integer, p_package_id integer,
     p_requested_to_id integer, p_message text, p_schedule_type text, p_days text[],
     p_specific_dates date[], p_start_time time, p_end_time time, p_timezone text,
-    p_counter_offer_price numeric, p_expiry_seconds double precision, p_rate_limit integer)
+    p_counter_offer_price numeric, p_preferred_schedule text, p_year_range integer[],
+    p_months text[], p_num_students integer, p_expiry_seconds double precision,
+    p_rate_limit integer)
 RETURNS TABLE (outcome text, request_id integer, conversation_id integer, message_id bigint,
                created_at timestamptz, timezone text, retry_after integer, event text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     v_user record;
-    v_role text;
     v_student integer;
     v_student_name text;
     v_target record;
     v_hits integer;
     v_window timestamptz;
     v_old requested_sessions;
+    v_owner integer;
     v_conversation integer;
     v_request integer;
     v_message bigint;
     m chat_messages;
 BEGIN
-    -- The caller, their profiles and (for a parent) the named child, in one lookup.
-    SELECT u.roles, u.active_role, u.first_name || ' ' || u.father_name AS name,
-           s.id AS student_id, p.id AS parent_id, pc.student_id AS child_id,
+    -- The caller, their held roles' profiles and (for a parent) the named child, in one lookup.
+    SELECT pr.role, pr.first_name || ' ' || pr.father_name AS name, pr.student_id,
+           pr.parent_id, pc.student_id AS child_id,
            cu.first_name || ' ' || cu.father_name AS child_name
       INTO v_user
-      FROM users u
-      LEFT JOIN student_profiles s ON s.user_id = u.id
-      LEFT JOIN parent_profiles p ON p.user_id = u.id
-      LEFT JOIN parent_children pc ON pc.parent_id = p.id AND pc.student_id = p_requested_to_id
+      FROM user_principal(p_user_id, p_role) pr
+      LEFT JOIN parent_children pc ON pc.parent_id = pr.parent_id
+                                  AND pc.student_id = p_requested_to_id
       LEFT JOIN student_profiles cs ON cs.id = pc.student_id
-      LEFT JOIN users cu ON cu.id = cs.user_id
-     WHERE u.id = p_user_id AND u.is_active;
-    v_role := coalesce(p_role, v_user.active_role);
-    IF NOT FOUND OR NOT v_role = ANY (v_user.roles) THEN
+      LEFT JOIN users cu ON cu.id = cs.user_id;
+    IF NOT FOUND OR v_user.role IS NULL THEN
         outcome := 'unauthorized';
-    ELSIF v_role NOT IN ('student', 'parent') THEN
+    ELSIF v_user.role NOT IN ('student', 'parent') THEN
         outcome := 'forbidden_role';
     END IF;
     IF outcome IS NOT NULL THEN
@@ -681,7 +772,7 @@ BEGIN
         END IF;
     END IF;
 
-    IF v_role = 'student' THEN
+    IF v_user.role = 'student' THEN
         v_student := v_user.student_id;
         v_student_name := v_user.name;
         IF v_student IS NULL THEN
@@ -702,12 +793,16 @@ BEGIN
         RETURN;
     END IF;
 
-    -- The tutor (an active user) and, when it is theirs and active, the package.
+    -- The tutor (an active user who holds the tutor role), whether they blocked the caller
+    -- (user_blocks' primary key), and the package when it is theirs and active.
     SELECT t.user_id AS tutor_user_id, tu.first_name || ' ' || tu.father_name AS tutor_name,
+           EXISTS (SELECT 1 FROM user_blocks b
+                    WHERE b.blocker_user_id = t.user_id AND b.blocked_user_id = p_user_id)
+               AS blocked,
            pk.id AS package_id, pk.name AS package_name, pk.hourly_rate
       INTO v_target
       FROM tutor_profiles t
-      JOIN users tu ON tu.id = t.user_id AND tu.is_active
+      JOIN users tu ON tu.id = t.user_id AND tu.is_active AND 'tutor' = ANY (tu.roles)
       LEFT JOIN tutor_packages pk
              ON pk.id = p_package_id AND pk.tutor_id = t.id AND pk.is_active
      WHERE t.id = p_tutor_id;
@@ -715,6 +810,8 @@ BEGIN
         outcome := 'tutor_not_found';
     ELSIF v_target.tutor_user_id = p_user_id THEN
         outcome := 'own_tutor_profile';
+    ELSIF v_target.blocked THEN
+        outcome := 'blocked';
     ELSIF v_target.package_id IS NULL THEN
         outcome := 'package_not_found';
     END IF;
@@ -741,13 +838,15 @@ BEGIN
             INSERT INTO requested_sessions AS s (
                 id, tutor_id, package_id, requester_id, requester_type, requested_to_id, message,
                 schedule_type, days, specific_dates, start_time, end_time, timezone,
-                counter_offer_price, expires_at, conversation_id, message_id)
-            VALUES (v_request, p_tutor_id, p_package_id, p_user_id, v_role, v_student, p_message,
-                    p_schedule_type, coalesce(p_days, '{}'), coalesce(p_specific_dates, '{}'),
-                    p_start_time, p_end_time, p_timezone, p_counter_offer_price,
+                preferred_schedule, year_range, months, num_students, counter_offer_price,
+                package_price, expires_at, conversation_id, message_id)
+            VALUES (v_request, p_tutor_id, p_package_id, p_user_id, v_user.role, v_student,
+                    p_message, p_schedule_type, coalesce(p_days, '{}'),
+                    coalesce(p_specific_dates, '{}'), p_start_time, p_end_time, p_timezone,
+                    p_preferred_schedule, coalesce(p_year_range, '{}'), coalesce(p_months, '{}'),
+                    coalesce(p_num_students, 1), p_counter_offer_price, v_target.hourly_rate,
                     now() + make_interval(secs => p_expiry_seconds), v_conversation, v_message)
-            ON CONFLICT (requester_id, requested_to_id, tutor_id, package_id)
-                WHERE status = 'pending' DO NOTHING
+            ON CONFLICT (requested_to_id, package_id) WHERE status = 'pending' DO NOTHING
             RETURNING s.*)
         INSERT INTO chat_messages AS cm (id, conversation_id, sender_user_id, message_type, content,
                                    media_metadata)
@@ -757,7 +856,7 @@ BEGIN
                 'session_request_id', req.id, 'status', req.status,
                 'tutor_id', req.tutor_id, 'tutor_name', v_target.tutor_name,
                 'package_id', req.package_id, 'package_name', v_target.package_name,
-                'hourly_rate', v_target.hourly_rate,
+                'hourly_rate', req.package_price, 'package_price', req.package_price,
                 'requester_id', req.requester_id, 'requester_name', v_user.name,
                 'requester_type', req.requester_type,
                 'requested_to_id', req.requested_to_id, 'requested_to_name', v_student_name,
@@ -765,19 +864,22 @@ BEGIN
                 'specific_dates', to_jsonb(req.specific_dates),
                 'start_time', to_char(req.start_time, 'HH24:MI'),
                 'end_time', to_char(req.end_time, 'HH24:MI'),
+                'preferred_schedule', req.preferred_schedule,
+                'year_range', to_jsonb(req.year_range), 'months', to_jsonb(req.months),
+                'num_students', req.num_students,
                 'timezone', req.timezone, 'counter_offer_price', req.counter_offer_price,
                 'message', req.message, 'expires_at', req.expires_at)
           FROM req
         RETURNING cm.* INTO m;
         EXIT WHEN FOUND;
 
-        SELECT 'duplicate', s.id, s.created_at, s.timezone
-          INTO outcome, request_id, created_at, timezone
+        SELECT s.id, s.created_at, s.timezone, s.requester_id
+          INTO request_id, created_at, timezone, v_owner
           FROM requested_sessions s
-         WHERE s.requester_id = p_user_id AND s.requested_to_id = v_student
-           AND s.tutor_id = p_tutor_id AND s.package_id = p_package_id
+         WHERE s.requested_to_id = v_student AND s.package_id = p_package_id
            AND s.status = 'pending' AND s.expires_at > now();
         IF FOUND THEN
+            outcome := CASE WHEN v_owner = p_user_id THEN 'duplicate' ELSE 'duplicate_other' END;
             RETURN NEXT;
             RETURN;
         END IF;
@@ -787,8 +889,7 @@ BEGIN
         -- than before the INSERT: most creates meet no pending row at all.)
         FOR v_old IN
             UPDATE requested_sessions s SET status = 'expired', updated_at = now()
-             WHERE s.requester_id = p_user_id AND s.requested_to_id = v_student
-               AND s.tutor_id = p_tutor_id AND s.package_id = p_package_id
+             WHERE s.requested_to_id = v_student AND s.package_id = p_package_id
                AND s.status = 'pending' AND s.expires_at <= now()
             RETURNING s.*
         LOOP
@@ -829,7 +930,8 @@ SELECT r.id, r.tutor_id, tu.first_name || ' ' || tu.father_name AS tutor_name,
        CASE WHEN r.status = 'pending' AND r.expires_at <= now() THEN 'expired'
             ELSE r.status END AS status,
        r.rejected_reason, r.conversation_id, r.message_id, r.created_at, r.expires_at,
-       r.responded_at, r.updated_at
+       r.responded_at, r.updated_at, r.package_price, r.preferred_schedule, r.year_range,
+       r.months, r.num_students
   FROM requested_sessions r
   JOIN tutor_profiles t ON t.id = r.tutor_id
   JOIN users tu ON tu.id = t.user_id

@@ -11,6 +11,7 @@ SELECT outcome, request_id, conversation_id, message_id, created_at, timezone, r
        %(user_id)s, %(role)s, %(tutor_id)s, %(package_id)s, %(requested_to_id)s, %(message)s,
        %(schedule_type)s, %(days)s::text[], %(specific_dates)s::date[], %(start_time)s::time,
        %(end_time)s::time, %(timezone)s, %(counter_offer_price)s::numeric,
+       %(preferred_schedule)s, %(year_range)s::int[], %(months)s::text[], %(num_students)s,
        %(expiry_seconds)s::float8, %(rate_limit)s);
 
 -- name: sr_claim_idempotency_key
@@ -26,9 +27,11 @@ ON CONFLICT (user_id, key) DO UPDATE
 RETURNING true AS claimed;
 
 -- name: sr_stored_idempotency_key
-SELECT request_hash, status_code, response
-  FROM idempotency_keys
- WHERE user_id = %(user_id)s AND key = %(key)s;
+-- The stored answer, and whether its user is still active: a deactivated user gets no replay.
+SELECT k.request_hash, k.status_code, k.response, u.is_active AS user_active
+  FROM idempotency_keys k
+  JOIN users u ON u.id = k.user_id
+ WHERE k.user_id = %(user_id)s AND k.key = %(key)s;
 
 -- name: sr_store_idempotency_response
 UPDATE idempotency_keys
@@ -70,7 +73,7 @@ SELECT e.from_status, e.to_status, e.actor_user_id,
 -- name: sr_transition
 -- One conditional UPDATE (see session_request_transition): no row when the request is not the
 -- caller's or no longer pending.
-SELECT request_id, status, responded_at, agreed_price
+SELECT request_id, status, responded_at, agreed_price, already_enrolled
   FROM session_request_transition(%(id)s, %(to)s, %(actor)s, %(reason)s, %(tutor_id)s::int,
                                   %(requester_id)s::int);
 

@@ -95,7 +95,8 @@ PGBENCH_SCRIPT = """\\set k :off + :client_id + :n * {clients}
 SELECT coalesce(event, '') AS event
   FROM session_request_create(:student, 'student', :tutor, :package, NULL,
        'I would like to book sessions', 'recurring', '{{Monday,Wednesday}}'::text[], '{{}}'::date[],
-       '14:00'::time, '16:00'::time, 'Africa/Addis_Ababa', 150.00::numeric, {expiry}::float8, {rate})
+       '14:00'::time, '16:00'::time, 'Africa/Addis_Ababa', 150.00::numeric, NULL, '{{}}'::int[],
+       '{{}}'::text[], 1, {expiry}::float8, {rate})
 \\gset
 SELECT pg_notify('astegni_events', payload)
   FROM unnest(ARRAY[:event]::text[]) AS payload, set_config('synchronous_commit', 'off', true);
