@@ -36,6 +36,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from astegni.async_pg import Watched
 from astegni.db import Database
+from astegni.deps import names_another_user
 from astegni.errors import AppError, Unauthorized
 from astegni.events import CHANNEL
 from astegni.principal import load_principal
@@ -467,8 +468,7 @@ async def chat_socket(websocket: WebSocket) -> None:
         return
     try:
         claims = decode_token(app.state.settings, token)
-        claimed = websocket.query_params.get("user_id")
-        if claimed is not None and claimed != str(claims.user_id):
+        if names_another_user(websocket.query_params, claims.user_id):
             await close_quietly(websocket, CLOSE_FORBIDDEN, "user_id is not the token's user")
             return
         await app.state.db.run(load_principal, claims)
