@@ -1,4 +1,4 @@
-"""The user-based chat API (CONTRACT §5): conversations and read markers here, messages in
+"""The user-based chat API: conversations and read markers here, messages in
 chat_messages.py, the WebSocket in realtime.py. The caller is always the token's user."""
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/api/login", auto_error=False)
 
 
 # These are `async def` although they do not await: FastAPI runs a sync dependency on the
-# threadpool, a hop that cost a third of the create endpoint's throughput (PERF_NOTES).
+# threadpool, a hop that cost a third of the create endpoint's throughput (measured with make bench).
 async def get_db(conn: HTTPConnection) -> Database:
     check_ready(conn)
     return conn.app.state.db
