@@ -334,11 +334,15 @@ $$;
 -- tutor (tutors are public), p_user's child or parent, on one session request with p_user (each
 -- as its requester, its learner or its tutor), or already in a direct conversation with p_user.
 -- Activity and blocks are the callers' to check. Indexes: users_pkey; parent_children_pkey and
--- parent_children_student_idx; requested_sessions_requester_idx and _tutor_idx (one of the pair
--- is the requester or the tutor of any request they share); conversations_direct_pair_key.
+-- parent_children_student_idx; requested_sessions_requester_idx, then tutor_profiles_user_id_key
+-- and requested_sessions_tutor_idx (one of the pair is the requester or the tutor of any request
+-- they share); conversations_direct_pair_key.
+-- PL/pgSQL rather than SQL: its plan is cached per connection, where a SQL function that is not
+-- inlined is planned again at every call.
 CREATE OR REPLACE FUNCTION chat_reachable(p_user integer, p_other integer)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = p_other AND 'tutor' = ANY (u.roles))
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM users u WHERE u.id = p_other AND 'tutor' = ANY (u.roles))
         OR EXISTS (SELECT 1
                      FROM parent_profiles pp
                      JOIN parent_children pc ON pc.parent_id = pp.id
@@ -353,15 +357,20 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
                      FROM requested_sessions r
                      JOIN tutor_profiles t ON t.id = r.tutor_id
                      JOIN student_profiles s ON s.id = r.requested_to_id
-                    WHERE (r.requester_id IN (p_user, p_other)
-                           OR r.tutor_id IN (SELECT tp.id FROM tutor_profiles tp
-                                              WHERE tp.user_id IN (p_user, p_other)))
+                    WHERE r.requester_id IN (p_user, p_other)
+                      AND p_user IN (r.requester_id, s.user_id, t.user_id)
+                      AND p_other IN (r.requester_id, s.user_id, t.user_id))
+        OR EXISTS (SELECT 1
+                     FROM tutor_profiles t
+                     JOIN requested_sessions r ON r.tutor_id = t.id
+                     JOIN student_profiles s ON s.id = r.requested_to_id
+                    WHERE t.user_id IN (p_user, p_other)
                       AND p_user IN (r.requester_id, s.user_id, t.user_id)
                       AND p_other IN (r.requester_id, s.user_id, t.user_id))
         OR EXISTS (SELECT 1 FROM conversations c
                     WHERE c.direct_user_low = least(p_user, p_other)
-                      AND c.direct_user_high = greatest(p_user, p_other))
-$$;
+                      AND c.direct_user_high = greatest(p_user, p_other));
+END $$;
 
 -- ---------------------------------------------------------------- session requests: functions
 -- The create and every lifecycle transition are PL/pgSQL functions so that each is one round
