@@ -1,21 +1,21 @@
-"""The user-based chat API (CONTRACT §5): conversations and read markers here, messages in
+"""The user-based chat API: conversations and read markers here, messages in
 chat_messages.py, the WebSocket in realtime.py. The caller is always the token's user."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
-from astegni import chat_messages
+from astegni import chat_blocks, chat_messages, rate_limits
 from astegni.chat_format import conversation_json
 from astegni.chat_messages import AUTH_ERRORS, BIGINT_MAX, INT_MAX, NOT_FOUND, ConversationIdPath, queries
 from astegni.conversations import get_or_create_direct
-from astegni.deps import Db, TokenClaims
+from astegni.deps import AppSettings, Db, TokenClaims
 from astegni.errors import BadRequest, NotFound, Unprocessable
 from astegni.events import publish
 from astegni.models import ApiModel
@@ -25,10 +25,7 @@ from astegni.security import Claims
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
 router.include_router(chat_messages.router)
-
-
-UserId = Annotated[int, Field(gt=0, le=INT_MAX)]
-Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+router.include_router(chat_blocks.router)
 
 
 class ConversationIn(ApiModel):
@@ -58,7 +55,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         parsed = datetime.fromisoformat(at), int(conversation_id)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise Unprocessable("Invalid cursor") from None
-    if parsed[0].tzinfo is None or not 0 < parsed[1] <= INT_MAX:
+    # The server writes UTC times only; any other offset is forged (and one past +-16:00 is
+    # out of PostgreSQL's range).
+    if parsed[0].utcoffset() != timedelta(0) or not 0 < parsed[1] <= INT_MAX:
         raise Unprocessable("Invalid cursor")
     return parsed
 
@@ -114,28 +113,35 @@ def _conversation(cur, user_id: int, conversation_id: int) -> dict[str, Any]:
         200: {"description": "The pair's existing direct conversation"},
         201: {"description": "Created"},
         400: {"description": "A conversation with yourself"},
-        404: {"description": "No such (active) user"},
+        404: {"description": "No such user, or not one the caller may reach"},
         422: {"description": "Invalid body, or more than one other participant"},
+        429: {"description": "Too many conversation starts; see Retry-After"},
     },
 )
 async def create_conversation(
-    body: ConversationIn, claims: TokenClaims, db: Db, response: Response
+    body: ConversationIn, claims: TokenClaims, db: Db, settings: AppSettings, response: Response
 ) -> dict[str, Any]:
-    """Get-or-create the one direct conversation between the caller and the other user."""
+    """Get-or-create the one direct conversation between the caller and the other user: a
+    tutor, the caller's child or parent, or someone on a session request with the caller."""
     others = set(body.participant_user_ids) - {claims.user_id}
     if not others:
         raise BadRequest("You cannot start a conversation with yourself")
     if len(others) > 1:
         raise Unprocessable("A direct conversation has exactly one other participant")
+    # Counted in a transaction of its own, so that refused attempts count too: ids cannot be
+    # probed quickly.
+    await db.run(_count_start, claims, settings.conversation_create_rate_per_hour)
     conversation, created = await db.run(_get_or_create, claims, others.pop())
     response.status_code = 201 if created else 200
     return conversation
 
 
-def _get_or_create(cur, claims: Claims, other_user_id: int) -> tuple[dict[str, Any], bool]:
+def _count_start(cur, claims: Claims, limit: int) -> None:
     load_principal(cur, claims)
-    if fetch_one(cur, queries.user_exists, {"user_id": other_user_id}) is None:
-        raise NotFound("User not found")
+    rate_limits.hit(cur, "conversation_create", claims.user_id, limit, window_seconds=3600)
+
+
+def _get_or_create(cur, claims: Claims, other_user_id: int) -> tuple[dict[str, Any], bool]:
     conversation_id, created = get_or_create_direct(cur, claims.user_id, other_user_id)
     return _conversation(cur, claims.user_id, conversation_id), created
 
@@ -185,7 +191,7 @@ def _mark_read(cur, claims: Claims, conversation_id: int, message_id: int) -> di
         "last_read_message_id": row["last_read_message_id"],
     }
     if row["moved"]:
-        publish(cur, "read.updated", row["recipients"], result)
+        publish(cur, "read.updated", row["recipients"], result, actor=claims.user_id)
     return result | {"unread_count": row["unread_count"]}
 
 

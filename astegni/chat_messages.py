@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
+from astegni import rate_limits
 from astegni.chat_format import message_event, message_json
-from astegni.deps import Db, TokenClaims
+from astegni.deps import AppSettings, Db, TokenClaims
 from astegni.errors import Conflict, Forbidden, NotFound, Unprocessable
 from astegni.events import publish
 from astegni.models import ApiModel, Text
@@ -30,6 +31,7 @@ BIGINT_MAX = 2**63 - 1  # chat_messages.id is bigint
 ConversationIdPath = Annotated[int, Path(gt=0, le=INT_MAX)]
 MessageIdPath = Annotated[int, Path(gt=0, le=BIGINT_MAX)]
 MAX_CONTENT = 4000
+BLOCKED = "You cannot message this user"
 
 # The error responses shared by the chat routes (all render as {"detail": ...}).
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -102,16 +104,21 @@ def _list_messages(
     responses=AUTH_ERRORS
     | NOT_FOUND
     | {
+        403: {"description": "Another participant blocks the caller"},
         409: {"description": "client_message_id already used for a message of another conversation"},
         422: {"description": "Invalid body, or reply_to_id is not a message of this conversation"},
+        429: {"description": "Too many messages; see Retry-After"},
     },
 )
-async def send_message(body: MessageIn, claims: TokenClaims, db: Db) -> dict[str, Any]:
-    return {"message": await db.run(_send, claims, body), "status": "sent"}
+async def send_message(body: MessageIn, claims: TokenClaims, db: Db, settings: AppSettings) -> dict[str, Any]:
+    """A text message; refused while another participant blocks the sender (history stays)."""
+    message = await db.run(_send, claims, body, settings.chat_send_rate_per_minute)
+    return {"message": message, "status": "sent"}
 
 
-def _send(cur, claims: Claims, body: MessageIn) -> dict[str, Any]:
+def _send(cur, claims: Claims, body: MessageIn, rate_limit: int) -> dict[str, Any]:
     load_principal(cur, claims)
+    rate_limits.hit(cur, "chat_send", claims.user_id, rate_limit, window_seconds=60)
     row = fetch_one(
         cur,
         queries.send_message,
@@ -125,6 +132,8 @@ def _send(cur, claims: Claims, body: MessageIn) -> dict[str, Any]:
     )
     if not row["is_member"]:
         raise NotFound("Conversation not found")
+    if row["blocked"]:
+        raise Forbidden(BLOCKED)
     if row["id"] is None:
         if body.client_message_id is not None:
             first = fetch_one(
@@ -137,14 +146,17 @@ def _send(cur, claims: Claims, body: MessageIn) -> dict[str, Any]:
                     raise Conflict("client_message_id was already used for another conversation")
                 return message_json(first)  # a retry: the first message, no second event
         raise Unprocessable("reply_to_id must be a message of this conversation")
-    publish(cur, "message.created", row["recipients"], message_event(row))
+    publish(cur, "message.created", row["recipients"], message_event(row), actor=claims.user_id)
     return message_json(row)
 
 
 # ---------------------------------------------------------------------------- changing
 
 SENDER_ERRORS = AUTH_ERRORS | {
-    403: {"description": "Not the sender, or a user_id query parameter that is not the caller's"},
+    403: {
+        "description": "Not the sender, an edit while another participant blocks the sender, "
+        "or a user_id query parameter that is not the caller's"
+    },
     404: NOT_FOUND[404],
     409: {"description": "The message is deleted, or is not a text message"},
 }
@@ -174,10 +186,12 @@ def _edit(cur, claims: Claims, message_id: int, content: str) -> dict[str, Any]:
     row = _own_text_message(cur, claims, message_id, "edit")
     if row["is_deleted"]:
         raise Conflict("The message was deleted")
+    if row["blocked"]:
+        raise Forbidden(BLOCKED)  # new words to someone who blocks the sender, as a send would be
     if row["content"] == content:
         return message_json(row)  # nothing changes: no history entry, no event
     row = fetch_one(cur, queries.edit_message, {"message_id": message_id, "content": content})
-    publish(cur, "message.updated", row["recipients"], message_event(row))
+    publish(cur, "message.updated", row["recipients"], message_event(row), actor=claims.user_id)
     return message_json(row)
 
 
@@ -192,5 +206,5 @@ def _delete(cur, claims: Claims, message_id: int) -> dict[str, Any]:
     if row["is_deleted"]:
         return message_json(row)
     row = fetch_one(cur, queries.delete_message, {"message_id": message_id})
-    publish(cur, "message.deleted", row["recipients"], message_event(row))
+    publish(cur, "message.deleted", row["recipients"], message_event(row), actor=claims.user_id)
     return message_json(row)

@@ -2,7 +2,9 @@
 
 PostgreSQL delivers a NOTIFY only when its transaction commits, so an event can never announce a
 write that was rolled back; every server process LISTENs on CHANNEL and pushes the event to its
-own WebSockets (astegni/realtime.py).
+own WebSockets (astegni/realtime.py). The payload is built by realtime_publish() of schema.sql,
+which the session-request functions call too: one envelope and one recipient rule (a user who
+blocks the actor gets nothing the actor caused).
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-CHANNEL = "astegni_events"
-# NOTIFY payloads must stay under 8000 bytes; larger events are stored and sent by reference.
-MAX_INLINE_PAYLOAD = 7000
+CHANNEL = "astegni_events"  # also named in realtime_publish() of schema.sql
 
 
 def _json_default(value: Any) -> Any:
@@ -24,14 +24,17 @@ def _json_default(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def publish(cur: Any, event_type: str, user_ids: Iterable[int], data: dict[str, Any]) -> None:
-    """Queue an event for every open socket of user_ids; it leaves when the transaction commits."""
-    payload = json.dumps(
-        {"type": event_type, "user_ids": sorted(set(user_ids)), "data": data},
-        default=_json_default,
-        separators=(",", ":"),
+def publish(
+    cur: Any, event_type: str, user_ids: Iterable[int], data: dict[str, Any], *, actor: int | None = None
+) -> None:
+    """Queue an event for every open socket of user_ids, less those who block `actor` (the user
+    whose write caused it; None: the system); it leaves when the transaction commits."""
+    cur.execute(
+        "SELECT realtime_publish(%s, %s::integer[], %s::jsonb, %s::integer)",
+        (
+            event_type,
+            sorted(set(user_ids)),
+            json.dumps(data, default=_json_default, separators=(",", ":")),
+            actor,
+        ),
     )
-    if len(payload.encode()) > MAX_INLINE_PAYLOAD:
-        cur.execute("INSERT INTO realtime_events (payload) VALUES (%s) RETURNING id", (payload,))
-        payload = json.dumps({"ref": cur.fetchone()["id"]})
-    cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))

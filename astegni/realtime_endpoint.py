@@ -12,6 +12,7 @@ import json
 import anyio
 from fastapi import APIRouter, WebSocket
 
+from astegni.deps import names_another_user
 from astegni.errors import AppError, Unauthorized
 from astegni.principal import load_principal
 from astegni.realtime import (
@@ -63,8 +64,7 @@ async def chat_socket(websocket: WebSocket) -> None:
 
     try:
         claims = decode_token(app.state.settings, token)
-        claimed = websocket.query_params.get("user_id")
-        if claimed is not None and claimed != str(claims.user_id):
+        if names_another_user(websocket.query_params, claims.user_id):
             await close_quietly(websocket, CLOSE_FORBIDDEN, "user_id is not the token's user")
             return
         await app.state.db.run(load_principal, claims)

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     ws_max_sockets_per_user: int = Field(default=20, ge=0)
     # Session requests one user may create per minute (429 past it); 0 turns the limit off.
     request_rate_per_minute: int = Field(default=30, ge=0)
+    # Chat writes per user (429 past them; 0 turns a limit off). Conversation starts count the
+    # refused ones too, so that nobody can probe user ids quickly.
+    chat_send_rate_per_minute: int = Field(default=60, ge=0)
+    conversation_create_rate_per_hour: int = Field(default=60, ge=0)
+    block_rate_per_hour: int = Field(default=30, ge=0)
 
     # Argon2id cost (RFC 9106's second recommended option by default); tests lower it.
     argon2_time_cost: int = Field(default=3, ge=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.chat_helpers import open_conversation, send, snapshot
+from tests.test_realtime import close_code
 
 
 @pytest.fixture
@@ -121,3 +122,25 @@ def test_only_the_sender_edits_or_deletes(client, db, scene):
     delete = client.delete(f"/api/chat/messages/{first['id']}", headers=tutor.headers)
     assert delete.status_code == 403
     assert snapshot(db) == before
+
+
+def test_every_user_id_value_must_be_the_caller(client, db, scene):
+    """A repeated user_id is read differently by different layers: any foreign value is a 403."""
+    student, tutor, cid = scene["student"], scene["tutor"], scene["conversation_id"]
+    before = snapshot(db)
+    for query in (f"user_id={tutor.id}&user_id={student.id}", f"user_id={student.id}&user_id={tutor.id}"):
+        listed = client.get(f"/api/chat/conversations?{query}", headers=student.headers)
+        assert listed.status_code == 403, query
+        sent = client.post(
+            f"/api/chat/messages?{query}",
+            json={"conversation_id": cid, "content": "x"},
+            headers=student.headers,
+        )
+        assert sent.status_code == 403, query
+        with client.websocket_connect(f"/api/chat/ws?token={student.token}&{query}") as ws:
+            assert close_code(ws) == 4403
+    assert snapshot(db) == before
+    both = client.get(
+        f"/api/chat/conversations?user_id={student.id}&user_id={student.id}", headers=student.headers
+    )
+    assert both.status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import astegni.chat
 from tests.chat_helpers import open_conversation, send, snapshot
 
@@ -207,3 +209,20 @@ def test_legacy_rows_show_like_any_other(client, db, factory):
         f"/api/chat/conversations/{cid}/read", json={"last_read_message_id": new["id"]}, headers=tutor.headers
     )
     assert read.status_code == 200 and read.json()["unread_count"] == 0
+
+
+def test_a_cursor_no_server_could_write_is_422(client, factory):
+    me = factory.student()
+    cid = open_conversation(client, me, factory.tutor(packages=0))
+    for at in (
+        "2026-01-01T00:00:00+23:00",  # past PostgreSQL's offsets
+        "2026-01-01T00:00:00-16:30",
+        "2026-01-01T00:00:00+03:00",  # the server writes UTC only
+        "2026-01-01T00:00:00",
+    ):
+        raw = base64.urlsafe_b64encode(f"{at}|{cid}".encode()).decode().rstrip("=")
+        response = client.get(f"/api/chat/conversations?before={raw}", headers=me.headers)
+        assert response.status_code == 422, (at, response.text)
+    utc = base64.urlsafe_b64encode(f"2999-01-01T00:00:00+00:00|{cid + 1}".encode()).decode()
+    page = client.get(f"/api/chat/conversations?before={utc}", headers=me.headers)
+    assert page.status_code == 200 and [c["id"] for c in page.json()["conversations"]] == [cid]

@@ -49,7 +49,7 @@ def test_repeated_client_message_id_returns_the_first_message(client, db, factor
     theirs = send(client, tutor, cid, "mine", client_message_id="abc-1")
     assert theirs["id"] != first["id"]
     # The same id in another conversation is a client bug, not a retry.
-    elsewhere = open_conversation(client, student, factory.student())
+    elsewhere = open_conversation(client, student, factory.tutor(packages=0))
     before = snapshot(db)
     response = client.post(
         "/api/chat/messages",
@@ -71,7 +71,7 @@ def test_concurrent_sends_with_one_client_message_id_make_one_message(db_url, db
                     "password": "correct-horse-battery",
                     "first_name": "Race",
                     "father_name": str(i),
-                    "roles": ["student"],
+                    "roles": ["student", "tutor"][: i + 1],  # the second may be reached: a tutor
                 },
             )
             assert response.status_code == 201
@@ -107,7 +107,7 @@ def test_reply_must_be_in_the_same_conversation(client, db, factory, pair):
     original = send(client, tutor, cid, "question?")
     reply = send(client, student, cid, "answer", reply_to_id=original["id"])
     assert reply["reply_to_id"] == original["id"]
-    other_cid = open_conversation(client, student, factory.student())
+    other_cid = open_conversation(client, student, factory.tutor(packages=0))
     foreign = send(client, student, other_cid, "elsewhere")
     before = snapshot(db)
     for reply_to in (foreign["id"], 999999):
@@ -226,7 +226,7 @@ def test_read_marker_moves_forward_only_and_drives_unread_counts(client, db, fac
     assert markers == {student.id: incoming[2], tutor.id: None}
 
     # A marker must be a message of this conversation; nothing moves otherwise.
-    foreign = send(client, student, open_conversation(client, student, factory.student()), "x")
+    foreign = send(client, student, open_conversation(client, student, factory.tutor(packages=0)), "x")
     before = snapshot(db)
     assert mark(foreign["id"]).status_code == 422
     assert mark(999999).status_code == 422

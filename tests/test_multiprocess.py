@@ -84,13 +84,13 @@ def sql(db_url: str, query: str, *params) -> list[tuple]:
         conn.close()
 
 
-def register(server: LiveServer, role: str) -> dict:
+def register(server: LiveServer, role: str, *more_roles: str) -> dict:
     body = {
         "email": f"mp{next(_n)}-{os.urandom(3).hex()}@example.com",
         "password": "correct-horse-battery",
         "first_name": "Multi",
         "father_name": role,
-        "roles": [role],
+        "roles": [role, *more_roles],
     }
     response = httpx.post(f"{server.url}/api/register", json=body, timeout=20)
     assert response.status_code == 201, response.text
@@ -172,7 +172,8 @@ def test_identical_requests_across_processes_make_one_request(cluster, shared_db
 def test_one_conversation_per_pair_across_processes(cluster, shared_db):
     a, b = cluster
     tutor, packages = tutor_with_packages(a, 4)
-    student = register(b, "student")
+    # Also a tutor, so that the tutor may open the chat before any request links the two.
+    student = register(b, "student", "tutor")
     tutor_user, student_user = tutor["id"], student["id"]
 
     def first_contact(i: int):

@@ -28,7 +28,7 @@ def servers(shared_db: str) -> Iterator[tuple[LiveServer, LiveServer]]:
 
 
 class User:
-    def __init__(self, server: LiveServer) -> None:
+    def __init__(self, server: LiveServer, roles: tuple[str, ...] = ("student",)) -> None:
         n = next(_emails)
         response = httpx.post(
             f"{server.url}/api/register",
@@ -37,7 +37,7 @@ class User:
                 "password": "correct-horse-battery",
                 "first_name": "Proc",
                 "father_name": str(n),
-                "roles": ["student"],
+                "roles": list(roles),
             },
             timeout=20,
         )
@@ -76,7 +76,7 @@ def post(server: LiveServer, user: User, path: str, body: dict) -> dict:
 
 def test_events_cross_processes_to_every_tab_and_never_to_an_outsider(servers):
     a, b = servers
-    writer, reader, outsider = User(a), User(b), User(b)
+    writer, reader, outsider = User(a), User(b, ("tutor",)), User(b)
     cid = post(a, writer, "/api/chat/conversations", {"participant_user_ids": [reader.id]})["id"]
     own_cid = post(b, outsider, "/api/chat/conversations", {"participant_user_ids": [reader.id]})["id"]
     with ExitStack() as stack:
@@ -119,7 +119,7 @@ def test_listener_reconnects_after_losing_its_connection(servers, shared_db):
     """PostgreSQL ends the listener's session (as in a restart): open sockets are closed with 1012
     so their clients catch up, and a new socket receives events again."""
     a, b = servers
-    writer, reader = User(a), User(b)
+    writer, reader = User(a), User(b, ("tutor",))
     cid = post(a, writer, "/api/chat/conversations", {"participant_user_ids": [reader.id]})["id"]
     with ExitStack() as stack:
         ws = open_socket(stack, b, reader)

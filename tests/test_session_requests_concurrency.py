@@ -89,7 +89,9 @@ def test_first_requests_for_several_packages_open_one_conversation(server, facto
 
 def test_two_users_racing_into_one_conversation(server, factory, db):
     """A student requesting while the tutor's side opens the chat: still one conversation."""
-    student, tutor = factory.student(), factory.tutor(packages=3)
+    # The student is also a tutor, so that the tutor may open the chat before any request
+    # links the two.
+    student, tutor = factory.user(["student", "tutor"]), factory.tutor(packages=3)
     calls = [
         (
             lambda http, i=i: http.post(

@@ -51,10 +51,6 @@ SELECT page.*,
          WHERE p.conversation_id = page.id AND p.duplicate_of_id IS NULL) ppl
  ORDER BY page.activity_at DESC, page.id DESC;
 
--- name: user_exists
--- The other side of a new direct conversation: an active user.
-SELECT id FROM users WHERE id = %(user_id)s AND is_active;
-
 -- name: messages_before
 -- The newest page of a conversation below before_id (the latest page without it), for a
 -- participant only: no row at all when the caller is not one, one all-NULL row when the page is
@@ -97,13 +93,20 @@ SELECT m.id, m.conversation_id, m.sender_user_id, m.message_type, m.content, m.m
    AND me.duplicate_of_id IS NULL;
 
 -- name: send_message
--- Sends a text message in one statement: inserts it when the sender is a participant and the
--- reply target (if any) is a message of the same conversation, bumps the conversation's
--- activity, and returns the recipients of the event. A repeated client_message_id inserts
+-- Sends a text message in one statement: inserts it when the sender is a participant whom no
+-- other participant blocks (checked in this statement, user_blocks_pkey) and the reply target
+-- (if any) is a message of the same conversation, bumps the conversation's activity, and
+-- returns the recipients of the event. A repeated client_message_id inserts
 -- nothing (chat_messages_client_id_key decides, even for concurrent retries); the caller then
 -- reads the first message with message_by_client_id.
 WITH member AS (
-    SELECT p.conversation_id
+    SELECT p.conversation_id,
+           EXISTS (SELECT 1
+                     FROM conversation_participants o
+                     JOIN user_blocks b
+                       ON b.blocker_user_id = o.user_id AND b.blocked_user_id = p.user_id
+                    WHERE o.conversation_id = p.conversation_id
+                      AND o.duplicate_of_id IS NULL) AS blocked
       FROM conversation_participants p
      WHERE p.conversation_id = %(conversation_id)s
        AND p.user_id = %(user_id)s
@@ -114,10 +117,11 @@ WITH member AS (
     SELECT member.conversation_id, %(user_id)s, 'text', %(content)s, %(reply_to_id)s::bigint,
            %(client_message_id)s
       FROM member
-     WHERE %(reply_to_id)s::bigint IS NULL
+     WHERE NOT member.blocked
+       AND (%(reply_to_id)s::bigint IS NULL
         OR EXISTS (SELECT 1 FROM chat_messages r
                     WHERE r.id = %(reply_to_id)s::bigint
-                      AND r.conversation_id = member.conversation_id)
+                      AND r.conversation_id = member.conversation_id))
     ON CONFLICT (sender_user_id, client_message_id) WHERE client_message_id IS NOT NULL
     DO NOTHING
     RETURNING *
@@ -128,6 +132,7 @@ WITH member AS (
      WHERE c.id = ins.conversation_id
 )
 SELECT EXISTS (SELECT 1 FROM member) AS is_member,
+       coalesce((SELECT blocked FROM member), false) AS blocked,
        m.id, m.conversation_id, m.sender_user_id, m.message_type, m.content, m.media_metadata,
        m.reply_to_id, m.client_message_id, m.is_deleted, m.edited_at, m.created_at,
        su.first_name || ' ' || su.father_name AS sender_name,
@@ -151,10 +156,17 @@ SELECT m.id, m.conversation_id, m.sender_user_id, m.message_type, m.content, m.m
 -- name: lock_message
 -- A message the caller may see (a participant of its conversation), locked for an edit or a
 -- delete; no row for anyone else. chat_messages_pkey, then conversation_participants_user_key.
+-- blocked: another participant blocks the caller (user_blocks_pkey).
 SELECT m.id, m.conversation_id, m.sender_user_id, m.message_type, m.content, m.media_metadata,
        m.reply_to_id, m.client_message_id, m.is_deleted, m.edited_at, m.created_at,
        (SELECT su.first_name || ' ' || su.father_name FROM users su
-         WHERE su.id = m.sender_user_id) AS sender_name
+         WHERE su.id = m.sender_user_id) AS sender_name,
+       EXISTS (SELECT 1
+                 FROM conversation_participants o
+                 JOIN user_blocks b
+                   ON b.blocker_user_id = o.user_id AND b.blocked_user_id = %(user_id)s
+                WHERE o.conversation_id = m.conversation_id
+                  AND o.duplicate_of_id IS NULL) AS blocked
   FROM chat_messages m
   JOIN conversation_participants me
     ON me.conversation_id = m.conversation_id

@@ -402,6 +402,48 @@ LANGUAGE sql AS $$
               END
 $$;
 
+-- Whether p_user may reach p_other in the chat (start a conversation with them): p_other is a
+-- tutor (tutors are public), p_user's child or parent, on one session request with p_user (each
+-- as its requester, its learner or its tutor), or already in a direct conversation with p_user.
+-- Activity and blocks are the callers' to check. Indexes: users_pkey; parent_children_pkey and
+-- parent_children_student_idx; requested_sessions_requester_idx, then tutor_profiles_user_id_key
+-- and requested_sessions_tutor_idx (one of the pair is the requester or the tutor of any request
+-- they share); conversations_direct_pair_key.
+-- PL/pgSQL rather than SQL: its plan is cached per connection, where a SQL function that is not
+-- inlined is planned again at every call.
+CREATE OR REPLACE FUNCTION chat_reachable(p_user integer, p_other integer)
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM users u WHERE u.id = p_other AND 'tutor' = ANY (u.roles))
+        OR EXISTS (SELECT 1
+                     FROM parent_profiles pp
+                     JOIN parent_children pc ON pc.parent_id = pp.id
+                     JOIN student_profiles sp ON sp.id = pc.student_id AND sp.user_id = p_other
+                    WHERE pp.user_id = p_user)
+        OR EXISTS (SELECT 1
+                     FROM student_profiles sp
+                     JOIN parent_children pc ON pc.student_id = sp.id
+                     JOIN parent_profiles pp ON pp.id = pc.parent_id AND pp.user_id = p_other
+                    WHERE sp.user_id = p_user)
+        OR EXISTS (SELECT 1
+                     FROM requested_sessions r
+                     JOIN tutor_profiles t ON t.id = r.tutor_id
+                     JOIN student_profiles s ON s.id = r.requested_to_id
+                    WHERE r.requester_id IN (p_user, p_other)
+                      AND p_user IN (r.requester_id, s.user_id, t.user_id)
+                      AND p_other IN (r.requester_id, s.user_id, t.user_id))
+        OR EXISTS (SELECT 1
+                     FROM tutor_profiles t
+                     JOIN requested_sessions r ON r.tutor_id = t.id
+                     JOIN student_profiles s ON s.id = r.requested_to_id
+                    WHERE t.user_id IN (p_user, p_other)
+                      AND p_user IN (r.requester_id, s.user_id, t.user_id)
+                      AND p_other IN (r.requester_id, s.user_id, t.user_id))
+        OR EXISTS (SELECT 1 FROM conversations c
+                    WHERE c.direct_user_low = least(p_user, p_other)
+                      AND c.direct_user_high = greatest(p_user, p_other));
+END $$;
+
 -- ---------------------------------------------------------------- session requests: functions
 -- The create and every lifecycle transition are PL/pgSQL functions so that each is one round
 -- trip with plans cached per connection (planning dominated our short statements). Each runs in
@@ -458,9 +500,12 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
         'is_deleted', m.is_deleted, 'edited_at', m.edited_at, 'created_at', m.created_at)
 $$;
 
--- A real-time event's NOTIFY payload: the SQL twin of astegni.events.publish (same envelope, the
--- same by-reference fallback for payloads over 7000 bytes, stored in this transaction).
-CREATE OR REPLACE FUNCTION realtime_event(p_type text, p_user_ids integer[], p_data jsonb)
+-- A real-time event's NOTIFY payload, for p_user_ids less those who block p_actor (the user
+-- whose write caused the event; NULL: the system). astegni.events.publish calls it too: one
+-- envelope, one recipient rule, and the by-reference fallback for payloads over 7000 bytes
+-- (stored in this transaction). user_blocks_pkey answers each "does u block the actor".
+CREATE OR REPLACE FUNCTION realtime_event(
+    p_type text, p_user_ids integer[], p_data jsonb, p_actor integer)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_payload text;
@@ -469,7 +514,11 @@ BEGIN
     v_payload := jsonb_build_object(
         'type', p_type,
         'user_ids', (SELECT coalesce(jsonb_agg(DISTINCT u ORDER BY u), '[]')
-                       FROM unnest(p_user_ids) AS u WHERE u IS NOT NULL),
+                       FROM unnest(p_user_ids) AS u
+                      WHERE u IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM user_blocks b
+                                         WHERE b.blocker_user_id = u
+                                           AND b.blocked_user_id = p_actor)),
         'data', p_data)::text;
     IF octet_length(v_payload) > 7000 THEN
         INSERT INTO realtime_events (payload) VALUES (v_payload::jsonb) RETURNING id INTO v_ref;
@@ -478,16 +527,29 @@ BEGIN
     RETURN v_payload;
 END $$;
 
+-- An event no user caused (or whose cause the caller has already vetted).
+CREATE OR REPLACE FUNCTION realtime_event(p_type text, p_user_ids integer[], p_data jsonb)
+RETURNS text LANGUAGE sql AS $$
+    SELECT realtime_event(p_type, p_user_ids, p_data, NULL)
+$$;
+
 -- The event NOTIFYed on astegni.events.CHANNEL, delivered when this transaction commits.
-CREATE OR REPLACE FUNCTION realtime_publish(p_type text, p_user_ids integer[], p_data jsonb)
+CREATE OR REPLACE FUNCTION realtime_publish(
+    p_type text, p_user_ids integer[], p_data jsonb, p_actor integer)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('astegni_events', realtime_event(p_type, p_user_ids, p_data));
+    PERFORM pg_notify('astegni_events', realtime_event(p_type, p_user_ids, p_data, p_actor));
 END $$;
+
+CREATE OR REPLACE FUNCTION realtime_publish(p_type text, p_user_ids integer[], p_data jsonb)
+RETURNS void LANGUAGE sql AS $$
+    SELECT realtime_publish(p_type, p_user_ids, p_data, NULL)
+$$;
 
 -- What every transition of a request does besides its UPDATE: the history row, the request
 -- card's status in its chat message, a system message in the conversation, and the events
--- (session_request.updated, message.updated for the card, message.created for the notice).
+-- (session_request.updated, message.updated for the card, message.created for the notice;
+-- none to a user who blocks the actor).
 CREATE OR REPLACE FUNCTION session_request_changed(
     r requested_sessions, p_from text, p_actor integer, p_reason text)
 RETURNS void LANGUAGE plpgsql AS $$
@@ -520,7 +582,7 @@ BEGIN
                 'conversation_id', v_card.conversation_id,
                 'message', chat_message_json(v_card,
                     (SELECT first_name || ' ' || father_name FROM users
-                      WHERE id = v_card.sender_user_id))));
+                      WHERE id = v_card.sender_user_id))), p_actor);
         END IF;
     END IF;
 
@@ -546,7 +608,7 @@ BEGIN
         PERFORM realtime_publish('message.created', v_users, jsonb_build_object(
             'conversation_id', v_notice.conversation_id,
             'message', chat_message_json(v_notice,
-                (SELECT first_name || ' ' || father_name FROM users WHERE id = p_actor))));
+                (SELECT first_name || ' ' || father_name FROM users WHERE id = p_actor))), p_actor);
     END IF;
 
     PERFORM realtime_publish('session_request.updated', v_users, jsonb_build_object(
@@ -555,7 +617,7 @@ BEGIN
         'requester_id', r.requester_id, 'requested_to_id', r.requested_to_id,
         'conversation_id', r.conversation_id, 'message_id', r.message_id,
         'rejected_reason', r.rejected_reason, 'responded_at', r.responded_at,
-        'updated_at', r.updated_at));
+        'updated_at', r.updated_at), p_actor);
 END $$;
 
 -- "One pending request per learner and package": the duplicate check of POST
