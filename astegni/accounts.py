@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import EmailStr, Field, ValidationError, field_validator
 
+from astegni import rate_limits
 from astegni.db import constraint_name
 from astegni.deps import AppSettings, CurrentUser, Db, TokenClaims
 from astegni.errors import Conflict, Forbidden, TooManyRequests, Unauthorized, Unprocessable
@@ -86,9 +87,18 @@ UNAUTHORIZED = {401: {"description": "Missing, invalid or expired token, or user
 @router.post(
     "/register",
     status_code=201,
-    responses={409: {"description": "Email already registered"}, 422: {"description": "Invalid body"}},
+    responses={
+        409: {"description": "Email already registered"},
+        422: {"description": "Invalid body"},
+        429: {"description": "Too many registrations from this address; see Retry-After"},
+    },
 )
-async def register(body: RegisterIn, db: Db, settings: AppSettings) -> dict[str, Any]:
+async def register(request: Request, body: RegisterIn, db: Db, settings: AppSettings) -> dict[str, Any]:
+    # Per client address (as the server sees it: uvicorn's proxy-headers setting decides whether a
+    # proxy's X-Forwarded-For counts), in a transaction of its own before the password is hashed,
+    # so that attempts that fail count too.
+    address = request.client.host if request.client else "unknown"
+    await db.run(rate_limits.hit, "register", address, settings.register_rate_per_hour, 3600)
     return login_body(settings, await register_user(db, settings, body))
 
 
