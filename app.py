@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 import session_request_endpoints
 from astegni import accounts, chat, families, log_redaction, realtime, realtime_endpoint, tutors
+from astegni.api_docs import install_docs
 from astegni.async_pg import StatementPool
 from astegni.db import Database
 from astegni.errors import ServiceUnavailable
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Astegni session requests",
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves /docs; ReDoc is not offered
+        redoc_url=None,
         description="Tutoring marketplace backend: accounts, packages, session requests, chat.",
     )
     app.state.settings = settings
@@ -137,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    app.add_middleware(RequestMiddleware)
+    app.add_middleware(RequestMiddleware, max_header_bytes=settings.max_request_header_bytes)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -156,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(families.router)
     app.include_router(chat.router)
     app.include_router(realtime_endpoint.router)
+    install_docs(app)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app

@@ -9,6 +9,7 @@ an Idempotency-Key is one statement and takes none (astegni/async_pg.py).
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -108,9 +109,13 @@ async def create_session_request(request: Request) -> JSONResponse:
 
 
 def _next_link(request: Request, cursor: int | None) -> dict[str, str]:
+    """A relative reference (RFC 8288 resolves it against the request's URL): built from the
+    path and query only, never from the Host header, which the client chooses."""
     if cursor is None:
         return {}
-    return {"Link": f'<{request.url.include_query_params(before=cursor)}>; rel="next"'}
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "before"]
+    target = quote(request.scope.get("root_path", "") + request.scope["path"])
+    return {"Link": f'<{target}?{urlencode([*query, ("before", cursor)])}>; rel="next"'}
 
 
 def _json(data: Any, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import EmailStr, Field, ValidationError, field_validator
 
-from astegni import login_throttle, refresh
+from astegni import login_throttle, rate_limits, refresh
 from astegni.db import constraint_name
 from astegni.deps import AppSettings, CurrentUser, Db, TokenClaims
 from astegni.errors import Conflict, Forbidden, Unauthorized, Unprocessable
@@ -92,10 +92,21 @@ UNAUTHORIZED = {401: {"description": "Missing, invalid or expired token, or user
 @router.post(
     "/register",
     status_code=201,
-    responses={409: {"description": "Email already registered"}, 422: {"description": "Invalid body"}},
+    responses={
+        409: {"description": "Email already registered"},
+        422: {"description": "Invalid body"},
+        429: {"description": "Too many registrations from this address; see Retry-After"},
+    },
 )
-async def register(body: RegisterIn, response: Response, db: Db, settings: AppSettings) -> dict[str, Any]:
+async def register(
+    request: Request, body: RegisterIn, response: Response, db: Db, settings: AppSettings
+) -> dict[str, Any]:
     no_store(response)
+    # Per client address (as the server sees it: uvicorn's proxy-headers setting decides whether a
+    # proxy's X-Forwarded-For counts), in a transaction of its own before the password is hashed,
+    # so that attempts that fail count too.
+    address = request.client.host if request.client else "unknown"
+    await db.run(rate_limits.hit, "register", address, settings.register_rate_per_hour, 3600)
     password_hash = await run_in_threadpool(hash_password, settings, body.password)
     fields = body.model_dump(exclude={"password"}) | {"password_hash": password_hash}
     return await db.run(_registered, settings, fields)

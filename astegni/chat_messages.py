@@ -170,6 +170,9 @@ async def edit_message(
     return {"message": await db.run(_edit, claims, message_id, body.content), "status": "edited"}
 
 
+PAST_PARTICIPLE = {"edit": "edited", "delete": "deleted"}
+
+
 def _own_text_message(cur, claims: Claims, message_id: int, verb: str) -> dict[str, Any]:
     load_principal(cur, claims)
     row = fetch_one(cur, queries.lock_message, {"message_id": message_id, "user_id": claims.user_id})
@@ -178,7 +181,7 @@ def _own_text_message(cur, claims: Claims, message_id: int, verb: str) -> dict[s
     if row["sender_user_id"] != claims.user_id:
         raise Forbidden(f"Only the sender can {verb} this message")
     if row["message_type"] != "text":
-        raise Conflict(f"Only text messages can be {verb}ed here")
+        raise Conflict(f"Only text messages can be {PAST_PARTICIPLE[verb]} here")
     return row
 
 

@@ -8,6 +8,7 @@ import psycopg2.errors
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
+from astegni import rate_limits
 from astegni.accounts import AccountIn
 from astegni.db import constraint_name
 from astegni.deps import AppSettings, Db, TokenClaims
@@ -60,10 +61,18 @@ def _create_child(cur, claims: Claims, fields: dict[str, Any]) -> dict[str, Any]
 @router.post(
     "/parent/children",
     status_code=201,
-    responses={**UNAUTHORIZED, **NOT_A_PARENT, 409: {"description": "Email already registered"}},
+    responses={
+        **UNAUTHORIZED,
+        **NOT_A_PARENT,
+        409: {"description": "Email already registered"},
+        429: {"description": "Too many children created in the last hour; see Retry-After"},
+    },
 )
 async def add_child(body: ChildIn, claims: TokenClaims, db: Db, settings: AppSettings) -> dict[str, Any]:
     """Create a student account for a child and link it to the caller."""
+    # Counted per caller in a transaction of its own, before the password is hashed: a refused
+    # attempt (a taken email) counts too, which bounds how fast anyone can probe for emails here.
+    await db.run(rate_limits.hit, "child_create", claims.user_id, settings.child_create_rate_per_hour, 3600)
     password_hash = await run_in_threadpool(hash_password, settings, body.password)
     fields = body.model_dump(exclude={"password"}) | {"password_hash": password_hash}
     return await db.run(_create_child, claims, fields)

@@ -18,6 +18,7 @@ from starlette.routing import Match
 
 from astegni.db import is_unavailable
 from astegni.errors import AppError, ServiceUnavailable
+from astegni.http_headers import TOO_LARGE_HEADERS, header_bytes, with_security_headers
 
 log = logging.getLogger("astegni.access")
 errors_log = logging.getLogger("astegni.errors")
@@ -32,12 +33,23 @@ def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | Non
 
 
 class RequestMiddleware:
-    """X-Request-ID in and out, one log line per request, 413 past 1 MiB, 422 for %00 in the URL."""
+    """X-Request-ID in and out, one log line per request, 431 past `max_header_bytes` of headers
+    (WebSocket handshakes too), 413 past 1 MiB of body, 422 for %00 in the URL, and the security
+    headers of astegni/http_headers.py on every response."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, max_header_bytes: int = 16 * 1024) -> None:
         self.app = app
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        # Checked before anything reads a header: the server (httptools) takes headers of any size.
+        oversized = scope["type"] in ("http", "websocket") and header_bytes(scope) > self.max_header_bytes
+        if scope["type"] == "websocket":
+            if oversized:
+                await _refuse_handshake(scope, send)
+            else:
+                await self.app(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -52,8 +64,8 @@ class RequestMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                secured = with_security_headers(list(message.get("headers", [])))
+                message["headers"] = [*secured, (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
@@ -61,7 +73,9 @@ class RequestMiddleware:
         except ValueError:
             declared = 0
         query = scope.get("query_string", b"")
-        if declared > MAX_BODY_BYTES:
+        if oversized:
+            response = _json_error(431, {"detail": TOO_LARGE_HEADERS}, {"Connection": "close"})
+        elif declared > MAX_BODY_BYTES:
             response = _json_error(413, {"detail": TOO_LARGE})
         elif b"%00" in query or b"\x00" in query:
             response = _json_error(422, {"detail": "Query string must not contain NUL characters"})
@@ -96,6 +110,18 @@ class RequestMiddleware:
                         }
                     ),
                 )
+
+
+async def _refuse_handshake(scope: dict, send: Any) -> None:
+    """A WebSocket handshake with oversized headers, refused before it is accepted: 431 where the
+    server can send an HTTP response to a handshake, else a close (the server answers 403)."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = json.dumps({"detail": TOO_LARGE_HEADERS}).encode()
+        headers = with_security_headers([(b"content-type", b"application/json")])
+        await send({"type": "websocket.http.response.start", "status": 431, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
 
 
 class _BodyTooLargeError(StarletteHTTPException):

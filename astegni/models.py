@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import time
 from email.message import Message
 from typing import Annotated, Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 
 def contains_nul(value: Any) -> bool:
@@ -37,6 +46,18 @@ def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as 
 
 
 Name = Text(100, 1)
+
+
+def _without_offset(value: time) -> time:
+    # A time of day in a schedule is local to the schedule's timezone; an offset ("10:00+03:00")
+    # has no column to go to, and comparing it with a plain time raises.
+    if value.tzinfo is not None:
+        raise ValueError("a time of day without an offset, e.g. 14:00")
+    return value
+
+
+# A time of day (HH:MM) in a schedule: no UTC offset.
+ClockTime = Annotated[time, AfterValidator(_without_offset), Field(description="HH:MM", examples=["14:00"])]
 
 
 Body = TypeVar("Body", bound=BaseModel)

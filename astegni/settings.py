@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     chat_send_rate_per_minute: int = Field(default=60, ge=0)
     conversation_create_rate_per_hour: int = Field(default=60, ge=0)
     block_rate_per_hour: int = Field(default=30, ge=0)
+    # Registrations per client address per hour. High enough for a school whose pupils share one
+    # address; it bounds scripted account creation. 0 turns the limit off.
+    register_rate_per_hour: int = Field(default=100, ge=0)
+    # Child accounts one parent may create per hour; 0 turns the limit off.
+    child_create_rate_per_hour: int = Field(default=20, ge=0)
+    # Request headers above this many bytes in total are refused with 431 (WebSocket handshakes
+    # too); the server itself takes headers of any size.
+    max_request_header_bytes: int = Field(default=16 * 1024, ge=1024)
 
     # Argon2id cost (RFC 9106's second recommended option by default); tests lower it.
     argon2_time_cost: int = Field(default=3, ge=1)

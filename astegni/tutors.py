@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from astegni.deps import Db, PathId, TokenClaims
 from astegni.errors import Forbidden, NotFound, Unprocessable
-from astegni.models import ApiModel, Text
+from astegni.models import ApiModel, ClockTime, Text
 from astegni.principal import Principal, load_principal
 from astegni.queries import Queries, fetch_all, fetch_one
 from astegni.security import Claims
@@ -37,8 +37,8 @@ class PackageIn(ApiModel):
     hourly_rate: HourlyRate
     schedule_type: ScheduleType = "recurring"
     schedule_days: Annotated[list[Weekday], Field(max_length=7)] = Field(default_factory=list)
-    start_time: time | None = Field(default=None, description="HH:MM")
-    end_time: time | None = Field(default=None, description="HH:MM")
+    start_time: ClockTime | None = None
+    end_time: ClockTime | None = None
     session_format: SessionFormat = "online"
     is_active: bool = True
 
@@ -62,8 +62,8 @@ class PackagePatch(ApiModel):
     hourly_rate: HourlyRate | None = None
     schedule_type: ScheduleType | None = None
     schedule_days: Annotated[list[Weekday], Field(max_length=7)] | None = None
-    start_time: time | None = Field(default=None, description="HH:MM")
-    end_time: time | None = Field(default=None, description="HH:MM")
+    start_time: ClockTime | None = None
+    end_time: ClockTime | None = None
     session_format: SessionFormat | None = None
     is_active: bool | None = None
 
@@ -101,35 +101,32 @@ def tutor_json(row: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ public view
 
 
-def _view_tutor(cur, claims: Claims, tutor_id: int) -> dict[str, Any]:
-    load_principal(cur, claims)
+def _view_tutor(cur, tutor_id: int) -> dict[str, Any]:
     row = fetch_one(cur, queries.tutor_public, {"tutor_id": tutor_id})
     if row is None:
         raise NotFound("Tutor not found")
     return tutor_json(row)
 
 
-@router.get("/view-tutor/{tutor_id}", responses={**UNAUTHORIZED, 404: {"description": "Tutor not found"}})
-async def view_tutor(tutor_id: PathId, claims: TokenClaims, db: Db) -> dict[str, Any]:
-    """A tutor's public profile; `id` is tutor_profiles.id."""
-    return await db.run(_view_tutor, claims, tutor_id)
+# Public: a marketplace shows its tutors to visitors, and the original Astegni page fetches these
+# two without a token. A token sent anyway is ignored.
+@router.get("/view-tutor/{tutor_id}", responses={404: {"description": "Tutor not found"}})
+async def view_tutor(tutor_id: PathId, db: Db) -> dict[str, Any]:
+    """A tutor's public profile; `id` is tutor_profiles.id. No token needed."""
+    return await db.run(_view_tutor, tutor_id)
 
 
-def _public_packages(cur, claims: Claims, tutor_id: int) -> list[dict[str, Any]]:
-    load_principal(cur, claims)
+def _public_packages(cur, tutor_id: int) -> list[dict[str, Any]]:
     rows = fetch_all(cur, queries.public_packages, {"tutor_id": tutor_id})
     if not rows and fetch_one(cur, queries.tutor_public, {"tutor_id": tutor_id}) is None:
         raise NotFound("Tutor not found")
     return [package_json(row) for row in rows]
 
 
-@router.get(
-    "/view-tutor/{tutor_id}/packages",
-    responses={**UNAUTHORIZED, 404: {"description": "Tutor not found"}},
-)
-async def view_tutor_packages(tutor_id: PathId, claims: TokenClaims, db: Db) -> dict[str, Any]:
-    """The tutor's active packages (deactivated ones are not offered)."""
-    return {"packages": await db.run(_public_packages, claims, tutor_id)}
+@router.get("/view-tutor/{tutor_id}/packages", responses={404: {"description": "Tutor not found"}})
+async def view_tutor_packages(tutor_id: PathId, db: Db) -> dict[str, Any]:
+    """The tutor's active packages (deactivated ones are not offered). No token needed."""
+    return {"packages": await db.run(_public_packages, tutor_id)}
 
 
 # ------------------------------------------------------------------ the tutor's own packages

@@ -59,6 +59,8 @@ def make_settings(db_url: str, **overrides) -> Settings:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 64,
         "request_rate_per_minute": 0,
+        # Tests make many users from one address; the tests of these limits set them.
+        "register_rate_per_hour": 0,
     } | overrides
     return Settings(**values)
 
@@ -113,6 +115,7 @@ def server_env(db_url: str, **extra: str) -> dict[str, str]:
             "ARGON2_TIME_COST": "1",
             "ARGON2_MEMORY_KIB": "64",
             "REQUEST_RATE_PER_MINUTE": "0",
+            "REGISTER_RATE_PER_HOUR": "0",
             "LOG_LEVEL": "warning",
         }
         | extra

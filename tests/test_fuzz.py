@@ -1,5 +1,6 @@
 """Schemathesis against the running server's /openapi.json: every operation, positive and
-negative data, with the token of a student, a parent and a tutor in turn.
+negative data, with the token of a student, a parent and a tutor in turn; time fields and cursors
+get out-of-range values (offsets, forged cursors) half the time.
 
 Passes when no response is a 5xx and every response matches what its operation declares (status
 code, content type, body schema, headers). `make test` runs a bounded pass (FUZZ_EXAMPLES per
@@ -12,6 +13,7 @@ so that path ids hit real rows part of the time rather than always answering 404
 
 from __future__ import annotations
 
+import base64
 import os
 import zlib
 from collections.abc import Iterator
@@ -161,6 +163,35 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 CALLS: dict[str, int] = {}  # cases sent per operation, reported at the end of the module
 
 
+# Well-formed values that are out of range, which generated data rarely hits: a time of day with
+# a UTC offset, and cursors no server could have produced (past PostgreSQL's integer and bigint,
+# a numeral in other digits, timestamps at the calendar's ends).
+OFFSET_TIMES = ("10:00+03:00", "23:59:59-12:00", "00:00Z", "12:00:00.5+14:00")
+ID_CURSORS = ("2147483648", "9223372036854775807", "9223372036854775808", "-1", "0", "1.5", "1e3", "\uff11")
+TIME_CURSORS = tuple(
+    base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    for raw in (
+        "0001-01-01T00:00:00+14:00|1",
+        "9999-12-31T23:59:59-14:00|1",
+        "2026-01-01T00:00:00+00:00|2147483648",
+        "2026-01-01T00:00:00|1",
+        "2026-01-01|1|2",
+        "nan|1",
+    )
+)
+
+
+def _forge(case: Any) -> None:
+    """Half the time, put out-of-range values where the operation has time fields or cursors."""
+    if isinstance(case.body, dict) and _pick(case, "times", (True, False)):
+        for name in [k for k in case.body if k.endswith("_time")]:
+            case.body[name] = _pick(case, name, OFFSET_TIMES)
+    cursors = [p.name for p in case.operation.query if p.name in ("before", "before_id", "after_id")]
+    if cursors and _pick(case, "cursors", (True, False)):
+        forged = TIME_CURSORS if case.operation.path == "/api/chat/conversations" else ID_CURSORS
+        case.query = {**(case.query or {}), **{name: _pick(case, name, forged) for name in cursors}}
+
+
 def _pick(case: Any, salt: str, options: list | tuple) -> Any:
     """A choice that depends only on the case's data, so that Hypothesis replaying a failing
     case (shrinking) makes the same choice again."""
@@ -173,6 +204,8 @@ def _pick(case: Any, salt: str, options: list | tuple) -> Any:
 @pytest.mark.slow
 def test_api_conforms_to_its_schema(case, fuzz_server, http_session):
     server, tokens, ids = fuzz_server
+    # The role is drawn from the case's data, so a replayed (shrunk) case asks as the same role;
+    # over an operation's cases every role asks.
     role = _pick(case, "role", ROLES)
     # Half the time, point path ids at rows that exist (some the caller may reach, some not).
     for name, value in dict(case.path_parameters or {}).items():
@@ -181,6 +214,7 @@ def test_api_conforms_to_its_schema(case, fuzz_server, http_session):
         valid = type(value) is int and 1 <= value <= 2_147_483_647
         if name in ids and valid and _pick(case, name, (True, False)):
             case.path_parameters[name] = _pick(case, name + "-id", ids[name])
+    _forge(case)
     CALLS[case.operation.label] = CALLS.get(case.operation.label, 0) + 1
     try:
         case.call_and_validate(session=http_session, headers={"Authorization": tokens[role]}, timeout=30)

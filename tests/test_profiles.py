@@ -53,18 +53,33 @@ def test_view_tutor_shows_the_public_profile(client, factory):
     assert "email" not in body and "password_hash" not in body
 
 
-def test_view_tutor_needs_a_token_and_an_existing_tutor(client, factory):
-    tutor = factory.tutor(packages=0)
+def test_view_tutor_is_public_and_needs_an_existing_tutor(client, factory):
+    tutor = factory.tutor(packages=1, phone="+251911000000")
     student = factory.student()
-    assert client.get(f"/api/view-tutor/{tutor.role_ids['tutor']}").status_code == 401
+    tutor_id = tutor.role_ids["tutor"]
+    profile = client.get(f"/api/view-tutor/{tutor_id}")
+    assert profile.status_code == 200 and profile.json()["full_name"] == tutor.full_name
+    # A visitor learns nothing private: no email, no phone, nothing about the account.
+    text = profile.text
+    assert tutor.email not in text and "+251911000000" not in text
+    assert not {"email", "phone", "password_hash", "roles", "active_role", "is_active"} & set(profile.json())
+    packages = client.get(f"/api/view-tutor/{tutor_id}/packages")
+    assert packages.status_code == 200
+    assert [p["id"] for p in packages.json()["packages"]] == [tutor.extra["packages"][0]["id"]]
+    # A token sent anyway, even a broken one, changes nothing.
+    broken = {"Authorization": "Bearer not-a-token"}
+    assert client.get(f"/api/view-tutor/{tutor_id}", headers=broken).json() == profile.json()
+    # The tutor's own management of packages stays private.
+    assert client.get("/api/tutor/packages").status_code == 401
     missing = client.get(f"/api/view-tutor/{tutor.role_ids['tutor'] + 1000}", headers=student.headers)
     assert missing.status_code == 404 and missing.json() == {"detail": "Tutor not found"}
     packages = client.get(
         f"/api/view-tutor/{tutor.role_ids['tutor'] + 1000}/packages", headers=student.headers
     )
     assert packages.status_code == 404
-    empty = client.get(f"/api/view-tutor/{tutor.role_ids['tutor']}/packages", headers=student.headers)
-    assert empty.status_code == 200 and empty.json() == {"packages": []}
+    empty = factory.tutor(packages=0)
+    listed = client.get(f"/api/view-tutor/{empty.role_ids['tutor']}/packages")
+    assert listed.status_code == 200 and listed.json() == {"packages": []}
 
 
 def test_a_deactivated_tutor_is_not_shown(client, factory, db):
@@ -75,6 +90,19 @@ def test_a_deactivated_tutor_is_not_shown(client, factory, db):
     tutor_id = tutor.role_ids["tutor"]
     assert client.get(f"/api/view-tutor/{tutor_id}", headers=student.headers).status_code == 404
     assert client.get(f"/api/view-tutor/{tutor_id}/packages", headers=student.headers).status_code == 404
+
+
+def test_a_tutor_whose_role_was_revoked_is_not_shown(client, factory, db):
+    tutor = factory.user(["tutor", "student"])
+    factory.package(tutor)
+    tutor_id = tutor.role_ids["tutor"]
+    assert client.get(f"/api/view-tutor/{tutor_id}").status_code == 200
+    with db.transaction() as cur:  # the profile row stays; the role is gone
+        cur.execute(
+            "UPDATE users SET roles = ARRAY['student'], active_role = 'student' WHERE id = %s", (tutor.id,)
+        )
+    assert client.get(f"/api/view-tutor/{tutor_id}").status_code == 404
+    assert client.get(f"/api/view-tutor/{tutor_id}/packages").status_code == 404
 
 
 def test_public_packages_list_only_active_ones_in_the_contract_shape(client, factory):
@@ -166,6 +194,24 @@ def test_an_update_that_breaks_the_package_is_422_and_changes_nothing(client, fa
         assert response.status_code == 422, change
     row = package_row(db, package["id"])
     assert row["name"] == NEW_PACKAGE["name"] and str(row["end_time"]) == "19:00:00"
+
+
+def test_a_package_time_with_an_offset_is_422_not_500(client, factory, db):
+    tutor = factory.tutor(packages=0)
+    package = client.post("/api/tutor/packages", json=NEW_PACKAGE, headers=tutor.headers).json()
+    for change in (
+        {"start_time": "10:00+03:00", "end_time": "12:00"},
+        {"start_time": "10:00", "end_time": "12:00Z"},
+        {"start_time": "10:00+03:00", "end_time": "12:00+03:00"},
+    ):
+        created = client.post("/api/tutor/packages", json=NEW_PACKAGE | change, headers=tutor.headers)
+        assert created.status_code == 422, (change, created.text)
+        updated = client.put(f"/api/tutor/packages/{package['id']}", json=change, headers=tutor.headers)
+        assert updated.status_code == 422, (change, updated.text)
+    with db.transaction() as cur:
+        cur.execute("SELECT count(*) AS n FROM tutor_packages")
+        assert cur.fetchone()["n"] == 1
+    assert str(package_row(db, package["id"])["start_time"]) == "17:00:00"
 
 
 def test_delete_deactivates_and_put_can_reactivate(client, factory, db):

@@ -71,7 +71,7 @@ def test_forged_tokens_are_401(client, factory):
     assert client.get("/api/me", headers=user.headers).status_code == 200
     for name, forge in FORGERIES.items():
         token = forge(user.id)
-        for path in ("/api/me", "/api/student/profile", "/api/view-tutor/1"):
+        for path in ("/api/me", "/api/student/profile", "/api/tutor/packages"):
             response = client.get(path, headers={"Authorization": f"Bearer {token}".encode("latin-1")})
             assert response.status_code == 401, (name, path, response.text)
             assert response.headers["www-authenticate"] == "Bearer", name

@@ -1,7 +1,8 @@
 -- Tutor profiles and packages, parents' children, student profiles.
 
 -- name: tutor_public
--- GET /api/view-tutor/{id}: the profile of an active tutor, with a summary of the packages.
+-- GET /api/view-tutor/{id}, public: the profile of an active user who holds the tutor role, with a
+-- summary of the packages. Only what a visitor may see: no email, no phone.
 SELECT t.id, t.user_id, u.first_name, u.father_name, u.grandfather_name,
        u.first_name || ' ' || u.father_name AS full_name,
        t.bio, t.subjects, t.location, t.languages, t.is_verified, t.created_at,
@@ -13,15 +14,16 @@ SELECT t.id, t.user_id, u.first_name, u.father_name, u.grandfather_name,
          FROM tutor_packages p
         WHERE p.tutor_id = t.id AND p.is_active
        ) pk
- WHERE t.id = %(tutor_id)s AND u.is_active;
+ WHERE t.id = %(tutor_id)s AND u.is_active AND 'tutor' = ANY (u.roles);
 
 -- name: public_packages
--- GET /api/view-tutor/{id}/packages: an active tutor's active packages (tutor_packages_tutor_idx).
+-- GET /api/view-tutor/{id}/packages, public: the active packages of an active user who holds the
+-- tutor role (tutor_packages_tutor_idx).
 SELECT p.id, p.tutor_id, p.name, p.description, p.hourly_rate, p.schedule_type, p.schedule_days,
        p.start_time, p.end_time, p.session_format, p.is_active, p.created_at, p.updated_at
   FROM tutor_packages p
   JOIN tutor_profiles t ON t.id = p.tutor_id
-  JOIN users u ON u.id = t.user_id AND u.is_active
+  JOIN users u ON u.id = t.user_id AND u.is_active AND 'tutor' = ANY (u.roles)
  WHERE p.tutor_id = %(tutor_id)s AND p.is_active
  ORDER BY p.id;
 

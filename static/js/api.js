@@ -144,6 +144,7 @@
   /**
    * fetch() with the bearer token and JSON headers. A 401 tries one token refresh and retries;
    * if that fails the user is sent to the login page. Resolves to the Response otherwise.
+   * options.auth === false: a public endpoint, asked without the token.
    */
   async function apiFetch(path, options) {
     options = Object.assign({}, options || {});
@@ -151,7 +152,7 @@
     if (options.body != null && !headers.has('Content-Type')) headers.set('Content-Type', 'application/json');
     headers.set('Accept', 'application/json');
     const send = function () {
-      const t = token();
+      const t = options.auth === false ? null : token();
       if (t) headers.set('Authorization', 'Bearer ' + t);
       return fetch(path, Object.assign({}, options, { headers: headers }));
     };
@@ -177,11 +178,11 @@
   }
 
   /** JSON request; resolves to {data, response}; throws ApiError for a non-2xx answer. */
-  async function request(method, path, body) {
-    const response = await apiFetch(path, {
+  async function request(method, path, body, options) {
+    const response = await apiFetch(path, Object.assign({
       method: method,
       body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    }, options));
     const data = await readJson(response);
     if (!response.ok) throw new ApiError(response.status, data && data.detail, data);
     return { data: data, response: response };
@@ -189,6 +190,11 @@
 
   async function get(path) {
     return (await request('GET', path)).data;
+  }
+
+  /** GET of a public endpoint (a tutor's profile and packages): no token, no login needed. */
+  async function publicGet(path) {
+    return (await request('GET', path, undefined, { auth: false })).data;
   }
 
   /** The URL of Link: <...>; rel="next", if any. */
@@ -450,6 +456,7 @@
     readJson: readJson,
     request: request,
     get: get,
+    publicGet: publicGet,
     nextLink: nextLink,
     errorMessage: errorMessage,
     h: h,

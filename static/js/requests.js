@@ -62,7 +62,7 @@
       h('div', { className: 'head' }, h('h3', null, r.package_name || 'Package #' + r.package_id), A.statusBadge(r.status)),
       facts,
       r.message ? h('p', { className: 'quote' }, '“' + r.message + '”') : null,
-      r.status === 'rejected' && r.rejected_reason ? h('p', { className: 'small', style: 'color:var(--danger)' }, 'Reason: ' + r.rejected_reason) : null
+      r.status === 'rejected' && r.rejected_reason ? h('p', { className: 'small reason' }, 'Reason: ' + r.rejected_reason) : null
     );
     const links = h('div', { className: 'row small' });
     if (r.conversation_id) A.append(links, h('a', { href: 'inbox.html?conversation=' + encodeURIComponent(r.conversation_id) }, 'Open conversation →'));

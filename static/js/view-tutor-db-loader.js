@@ -35,11 +35,15 @@
       return;
     }
     try {
-      state.me = await A.requireLogin();
-      A.renderHeader('');
+      // The profile and packages are public: a visitor sees them without logging in. A logged-in
+      // user is loaded too, to offer the request form in their role.
+      if (A.token()) {
+        state.me = await A.requireLogin();
+        A.renderHeader('');
+      }
       const results = await Promise.all([
-        A.get('/api/view-tutor/' + tutorId),
-        A.get('/api/view-tutor/' + tutorId + '/packages'),
+        A.publicGet('/api/view-tutor/' + tutorId),
+        A.publicGet('/api/view-tutor/' + tutorId + '/packages'),
       ]);
       state.tutor = results[0];
       state.packages = (results[1] && results[1].packages) || [];
@@ -77,8 +81,9 @@
     $('tutor-bio').textContent = t.bio || 'This tutor has not written a bio yet.';
     $('tutor-profile').removeAttribute('aria-busy');
     const role = state.me && state.me.active_role;
-    $('role-hint').textContent =
-      role === 'student' || role === 'parent'
+    $('role-hint').textContent = !state.me
+      ? 'Log in as a student or parent to request sessions.'
+      : role === 'student' || role === 'parent'
         ? 'Choose a package to see its details and request sessions.'
         : 'Switch to a student or parent role to request sessions.';
   }
@@ -231,13 +236,21 @@
   }
 
   async function prepareRequester() {
-    const role = state.me.active_role;
     const blocked = $('request-blocked');
     const submit = $('submit-request');
     blocked.hidden = true;
     A.clear(blocked);
     submit.disabled = false;
     $('child-field').hidden = true;
+
+    if (!state.me) {
+      A.append(blocked, 'Log in as a student or parent to request sessions. ');
+      A.append(blocked, h('a', { href: 'login.html?next=' + encodeURIComponent('view-tutor.html' + location.search) }, 'Log in'));
+      blocked.hidden = false;
+      submit.disabled = true;
+      return;
+    }
+    const role = state.me.active_role;
 
     if (state.tutor && state.me.id === state.tutor.user_id) {
       A.append(blocked, 'This is your own profile, so you cannot request your own package.');
