@@ -14,6 +14,7 @@ from typing import Any
 
 from astegni import rate_limits, session_requests
 from astegni.db import Database
+from astegni.notifications import outbox
 
 log = logging.getLogger("astegni.expiry")
 BATCH = 500
@@ -31,6 +32,7 @@ def sweep(db: Database, batch: int = BATCH) -> int:
     with db.transaction() as cur:
         session_requests.purge(cur)
         rate_limits.purge(cur)
+        outbox.purge(cur)
     return total
 
 

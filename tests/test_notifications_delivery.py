@@ -221,3 +221,20 @@ def test_without_smtp_url_each_email_is_an_eml_file(db_url, tmp_path: Path):
     assert message["To"].addresses[0].addr_spec == tutor.email
     assert message["Subject"] == "New session request: Package 1"
     assert path.name == message["Message-ID"].strip("<>").split("@")[0] + ".eml"
+
+
+# A poll this long: the app's own sender never runs.
+@pytest.mark.parametrize("settings", [{"email_poll_seconds": 3600}], indirect=True)
+def test_the_sweep_purges_rows_long_sent_and_keeps_dead_ones(client, factory, db):
+    from astegni import expiry
+
+    student, tutor = factory.student(), factory.tutor(packages=3)
+    for package in range(3):
+        create(client, student, tutor, package)
+    with db.transaction() as cur:
+        cur.execute(
+            "UPDATE email_outbox SET created_at = now() - interval '31 days',"
+            " status = (ARRAY['sent', 'skipped', 'dead'])[id - (SELECT min(id) - 1 FROM email_outbox)]"
+        )
+    expiry.sweep(db)
+    assert statuses(db) == ["dead"]

@@ -19,6 +19,8 @@ from astegni.settings import Settings
 
 queries = Queries("notifications.sql")
 
+# Sent and skipped rows are kept this long (the dedupe keys of events this old never recur).
+KEEP_SENT_SECONDS = 30 * 24 * 3600
 # Conversations whose last message is older than this (beyond the digest delay) are not scanned.
 DIGEST_LOOKBACK_SECONDS = 2 * 24 * 3600
 
@@ -73,6 +75,10 @@ def enqueue_digests(cur: Any, settings: Settings) -> int:
         },
     )
     return cur.rowcount
+
+
+def purge(cur: Any) -> None:
+    execute(cur, queries.email_purge, {"keep_seconds": KEEP_SENT_SECONDS})
 
 
 def dead(cur: Any, limit: int = 100) -> list[dict[str, Any]]:

@@ -28,20 +28,32 @@ async def send_forever(app: Any) -> None:
     settings: Settings = app.state.settings
     if not settings.smtp_url:
         log.info("SMTP_URL unset: emails are written under %s", settings.email_outbox_dir)
+    next_digests = 0.0
     while True:
         await asyncio.sleep(settings.email_poll_seconds)
         if not app.state.schema_ready:
             continue
         try:
-            while await send_round(app.state.db, settings) == settings.email_batch_size:
-                pass  # a full batch: more may be due
+            # The digest scan reads every recently active conversation: not on every poll.
+            digests = time.monotonic() >= next_digests
+            if digests:
+                next_digests = time.monotonic() + digest_scan_seconds(settings)
+            while await send_round(app.state.db, settings, digests) == settings.email_batch_size:
+                digests = False  # a full batch: more may be due
         except Exception:  # the database may be briefly away; the next round tries again
             log.warning("email round failed", exc_info=True)
 
 
-async def send_round(db: Database, settings: Settings) -> int:
-    """Digests, then one claimed batch sent; returns how many rows were claimed."""
-    await asyncio.to_thread(db.call, outbox.enqueue_digests, settings)
+def digest_scan_seconds(settings: Settings) -> float:
+    """How often a process scans for due digests: often enough to keep the delay's promise to
+    within a tenth, at most once a minute."""
+    return min(60.0, settings.chat_digest_delay_seconds / 10)
+
+
+async def send_round(db: Database, settings: Settings, digests: bool = True) -> int:
+    """Digests (when asked), then one claimed batch sent; returns how many rows were claimed."""
+    if digests:
+        await asyncio.to_thread(db.call, outbox.enqueue_digests, settings)
     token, rows = await asyncio.to_thread(db.call, outbox.claim, settings)
     if rows:
         await _send_batch(db, settings, token, rows)

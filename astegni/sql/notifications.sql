@@ -135,3 +135,9 @@ WITH turned_on AS (
 INSERT INTO email_opt_outs (user_id, kind)
 SELECT %(user_id)s, k FROM unnest(%(off)s::text[]) AS k
 ON CONFLICT (user_id, kind) DO NOTHING;
+
+-- name: email_purge
+-- Sent and skipped rows are kept for a while as the record of what was mailed, then go
+-- (email_outbox_done_idx); dead rows stay until an operator deals with them.
+DELETE FROM email_outbox
+ WHERE status IN ('sent', 'skipped') AND created_at < now() - make_interval(secs => %(keep_seconds)s);

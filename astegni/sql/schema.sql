@@ -361,6 +361,9 @@ CREATE TABLE IF NOT EXISTS email_outbox (
 -- The sender's claim: due rows, pending or with an expired lease, oldest first.
 CREATE INDEX IF NOT EXISTS email_outbox_due_idx
     ON email_outbox (next_attempt_at) WHERE status IN ('pending', 'sending');
+-- The purge of rows long sent (run with the expiry sweep).
+CREATE INDEX IF NOT EXISTS email_outbox_done_idx
+    ON email_outbox (created_at) WHERE status IN ('sent', 'skipped');
 -- The operator's view of rows that gave up.
 CREATE INDEX IF NOT EXISTS email_outbox_dead_idx ON email_outbox (updated_at) WHERE status = 'dead';
 
