@@ -4,12 +4,15 @@ which email, in which language, with which link; preferences; nothing for a roll
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from astegni import expiry
+from astegni.i18n import ethiopian
 from astegni.notifications import KINDS
 from astegni.notifications.sender import send_round
 from astegni.queries import fetch_one
@@ -95,6 +98,10 @@ def test_a_tutor_who_reads_amharic_gets_the_request_in_amharic(client, factory, 
     assert message["Subject"] == "አዲስ የክፍለ ጊዜ ጥያቄ፦ Package 1"
     assert message["Content-Language"] == "am"
     assert "የክፍለ ጊዜ ጥያቄ ልኮልዎታል" in text_of(message)
+    sent_on = rows(db, "SELECT data->>'created_at' AS at FROM email_outbox")[0]["at"]
+    day = dt.datetime.fromisoformat(sent_on).astimezone(ZoneInfo("Africa/Addis_Ababa"))
+    ethiopian_date = f"{ethiopian.format_date(day, 'am')} ዓ.ም. ({ethiopian.format_date(day, 'en')})"
+    assert f"በ{ethiopian_date}" in text_of(message)
     assert '<html lang="am">' in html_of(message) and f"{BASE}/requests.html" in html_of(message)
 
 

@@ -11,10 +11,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from astegni.session_requests import long_date
+from astegni.i18n import ethiopian
 from astegni.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -61,12 +62,15 @@ def render(kind: str, locale: str, context: dict[str, Any]) -> Rendered:
     return Rendered(subject=subject, text=str(text).strip() + "\n", html=html)
 
 
-def format_date(value: str | dt.datetime | None, settings: Settings) -> str:
-    """The date of an ISO timestamp (as the outbox's jsonb holds it) where the service runs."""
+def format_date(value: str | None, locale: str, settings: Settings) -> str:
+    """The date of an ISO timestamp (as the outbox's jsonb holds it), on the calendar day where
+    the service runs; an Amharic reader gets the Ethiopian date and the Gregorian one after it."""
     if value is None:
         return ""
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
-    return long_date(moment, settings.default_timezone)
+    day = dt.datetime.fromisoformat(value).astimezone(ZoneInfo(settings.default_timezone))
+    if locale == "am":
+        return f"{ethiopian.format_date(day, 'am')} ዓ.ም. ({ethiopian.format_date(day, 'en')})"
+    return ethiopian.format_date(day, "en")
 
 
 def build_message(row: dict[str, Any], settings: Settings) -> EmailMessage:
@@ -76,8 +80,8 @@ def build_message(row: dict[str, Any], settings: Settings) -> EmailMessage:
         "name": row["name"],
         "recipient_id": row["user_id"],
         "link": f"{settings.public_base_url.rstrip('/')}/{_PAGE.get(row['kind'], _DEFAULT_PAGE)}",
-        "created_on": format_date(data.get("created_at"), settings),
-        "changed_on": format_date(data.get("changed_at"), settings),
+        "created_on": format_date(data.get("created_at"), row["locale"], settings),
+        "changed_on": format_date(data.get("changed_at"), row["locale"], settings),
     }
     rendered = render(row["kind"], row["locale"], context)
     message = EmailMessage()
