@@ -99,6 +99,14 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in text.split(",") if origin.strip()]
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        # Refused at start-up rather than at every send.
+        if value and not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("SMTP_URL must be smtp://host:port or smtps://user:pass@host:465")
+        return value or None
+
     @property
     def embedded(self) -> bool:
         return not self.database_url

@@ -87,3 +87,9 @@ def test_smtp_url_forms(url: str, config: SmtpConfig):
 def test_a_bad_smtp_url_is_refused(url: str):
     with pytest.raises(ValueError):
         parse_smtp_url(url)
+
+
+def test_a_bad_smtp_url_setting_is_refused_at_start_up():
+    with pytest.raises(ValueError, match="SMTP_URL"):
+        make_settings("postgresql://unused/db", smtp_url="http://mail.example")
+    assert make_settings("postgresql://unused/db", smtp_url="").smtp_url is None
