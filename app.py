@@ -25,6 +25,8 @@ from astegni.db import Database
 from astegni.errors import ServiceUnavailable
 from astegni.expiry import sweep_forever
 from astegni.http import RequestMiddleware, install_error_handlers
+from astegni.notifications.router import router as notifications_router
+from astegni.notifications.sender import send_forever
 from astegni.notifier import Notifier
 from astegni.schema import apply_schema
 from astegni.settings import DATA_DIR, Settings, get_settings
@@ -94,6 +96,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.schema_ready = False
     tasks = [asyncio.create_task(_prepare_database(app))]
     tasks.append(asyncio.create_task(sweep_forever(app)))
+    tasks.append(asyncio.create_task(send_forever(app)))  # the email outbox
     app.state.notifier = Notifier(dsn)  # post-commit NOTIFYs (session_request_endpoints)
     tasks.append(asyncio.create_task(app.state.notifier.run()))
     app.state.realtime = realtime.Realtime(db, max_sockets_per_user=settings.ws_max_sockets_per_user)
@@ -160,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(realtime_endpoint.router)
     install_docs(app)
+    app.include_router(notifications_router)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     return app

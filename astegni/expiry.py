@@ -14,6 +14,7 @@ from typing import Any
 
 from astegni import login_throttle, rate_limits, refresh, session_requests
 from astegni.db import Database
+from astegni.notifications import outbox
 
 log = logging.getLogger("astegni.expiry")
 BATCH = 500
@@ -33,6 +34,7 @@ def sweep(db: Database, batch: int = BATCH, login_window_seconds: int = 86400) -
         rate_limits.purge(cur)
         refresh.purge(cur)
         login_throttle.purge(cur, login_window_seconds)
+        outbox.purge(cur)
     return total
 
 

@@ -87,6 +87,30 @@ class Settings(BaseSettings):
 
     load_demo_data: bool = False
 
+    # Email (astegni/notifications/). SMTP_URL: smtp://host:port, smtp://user:pass@host:587
+    # (STARTTLS when credentials are given or with ?starttls=1), smtps://user:pass@host:465
+    # (implicit TLS). Unset: each email is written as an .eml file under email_outbox_dir.
+    smtp_url: str | None = None
+    smtp_timeout_seconds: float = Field(default=20, gt=0)
+    email_from: str = "Astegni <no-reply@astegni.local>"
+    email_outbox_dir: Path = DATA_DIR / "outbox"
+    # Where links in emails point: the requests page and the inbox under this address.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # The sender's poll of the outbox, and how many rows one claim takes.
+    email_poll_seconds: float = Field(default=5, gt=0)
+    email_batch_size: int = Field(default=10, ge=1, le=500)
+    # A claimed row is another process's to retry after this long (a crash mid-send); longer
+    # than a batch can take (batch size x SMTP timeout).
+    email_lease_seconds: float = Field(default=300, gt=0)
+    # Retries: base x 2^(attempt - 1) seconds, capped; 'dead' after email_max_attempts.
+    email_max_attempts: int = Field(default=8, ge=1)
+    email_retry_base_seconds: float = Field(default=30, gt=0)
+    email_retry_max_seconds: float = Field(default=3600, gt=0)
+    # Chat digest: unread messages older than the delay are told of, at most once per interval
+    # per conversation and recipient.
+    chat_digest_delay_seconds: float = Field(default=900, gt=0)
+    chat_digest_interval_seconds: float = Field(default=3600, gt=0)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
@@ -101,6 +125,14 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [origin.strip() for origin in text.split(",") if origin.strip()]
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        # Refused at start-up rather than at every send.
+        if value and not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("SMTP_URL must be smtp://host:port or smtps://user:pass@host:465")
+        return value or None
 
     @property
     def embedded(self) -> bool:

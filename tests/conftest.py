@@ -25,6 +25,8 @@ from tests.throwaway_pg import ThrowawayServer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# Where the servers of tests that do not look at email write it (never the developer's .data/).
+TEST_OUTBOX_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / "astegni-test-outbox"
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +63,7 @@ def make_settings(db_url: str, **overrides) -> Settings:
         "request_rate_per_minute": 0,
         # Tests make many users from one address; the tests of these limits set them.
         "register_rate_per_hour": 0,
+        "email_outbox_dir": TEST_OUTBOX_DIR,
     } | overrides
     return Settings(**values)
 
@@ -116,6 +119,7 @@ def server_env(db_url: str, **extra: str) -> dict[str, str]:
             "ARGON2_MEMORY_KIB": "64",
             "REQUEST_RATE_PER_MINUTE": "0",
             "REGISTER_RATE_PER_HOUR": "0",
+            "EMAIL_OUTBOX_DIR": str(TEST_OUTBOX_DIR),
             "LOG_LEVEL": "warning",
         }
         | extra

@@ -201,6 +201,7 @@ def test_a_create_writes_each_row_once(client, factory, db_url):
         "requested_sessions": [1, 0, 0],
         "chat_messages": [1, 0, 0],
         "conversations": [0, 1, 0],  # last_message_at
+        "email_outbox": [1, 0, 0],  # the tutor's email, sent after the commit
     }
 
 
