@@ -442,6 +442,7 @@ BEGIN
         OR EXISTS (SELECT 1 FROM conversations c
                     WHERE c.direct_user_low = least(p_user, p_other)
                       AND c.direct_user_high = greatest(p_user, p_other));
+END $$;
 
 -- ---------------------------------------------------------------- email notifications
 -- The language of a user's emails and pages.
