@@ -1,0 +1,1 @@
+"""Languages: the Ethiopian calendar and message catalogs."""
