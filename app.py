@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 import session_request_endpoints
-from astegni import accounts, chat, families, realtime, tutors
+from astegni import accounts, chat, families, me, realtime, tutors
 from astegni.async_pg import StatementPool
 from astegni.db import Database
 from astegni.errors import ServiceUnavailable
@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready" if ready else "unavailable"}, status_code=status)
 
     app.include_router(accounts.router)
+    app.include_router(me.router)
     app.include_router(session_request_endpoints.router)
     app.include_router(tutors.router)
     app.include_router(families.router)

@@ -22,6 +22,7 @@ from astegni.settings import Settings
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 Role = Literal["student", "parent", "tutor"]
+Locale = Literal["en", "am"]
 BAD_LOGIN = "Incorrect email or password"
 
 
@@ -35,6 +36,7 @@ class AccountIn(ApiModel):
     grandfather_name: Text(100) | None = None
     phone: Text(30) | None = None
     grade_level: Text(50) | None = None
+    locale: Locale | None = None
 
 
 class RegisterIn(AccountIn):

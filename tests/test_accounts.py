@@ -13,7 +13,7 @@ from tests.conftest import TEST_SECRET, make_settings, wait_ready
 from tests.factories import PASSWORD
 
 LOGIN_KEYS = {"access_token", "refresh_token", "token_type", "user"}
-USER_KEYS = {"id", "email", "first_name", "father_name", "roles", "active_role", "role_ids"}
+USER_KEYS = {"id", "email", "first_name", "father_name", "roles", "active_role", "role_ids", "locale"}
 
 
 def register(client, **fields):

@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS users (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT users_active_role_held CHECK (active_role = ANY (roles))
 );
+-- The language the pages and emails speak to this user.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS locale text NOT NULL DEFAULT 'en' CHECK (locale IN ('en', 'am'));
 -- login and register: emails are unique whatever their case.
 CREATE UNIQUE INDEX IF NOT EXISTS users_email_lower_key ON users (lower(email));
 
