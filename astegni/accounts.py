@@ -70,7 +70,7 @@ def create_user(cur, fields: dict[str, Any]) -> Principal:
         row = fetch_one(cur, queries.create_user, fields)
     except psycopg2.errors.UniqueViolation as exc:
         if constraint_name(exc) == "users_email_lower_key":
-            raise Conflict("Email already registered") from None
+            raise Conflict("Email already registered", code="email_taken") from None
         raise
     return principal_from_row(row)
 
@@ -149,7 +149,9 @@ async def login(request: Request, db: Db, settings: AppSettings) -> dict[str, An
     creds = await _login_credentials(request)
     candidate = await db.run(fetch_one, queries.login_candidate, {"email": creds.email})
     if candidate["locked_seconds"]:
-        raise TooManyRequests("Too many failed logins; try again later", candidate["locked_seconds"])
+        raise TooManyRequests(
+            "Too many failed logins; try again later", candidate["locked_seconds"], code="login_locked"
+        )
     if candidate["id"] is None:
         await run_in_threadpool(dummy_verify, settings)
         ok = False
@@ -157,7 +159,7 @@ async def login(request: Request, db: Db, settings: AppSettings) -> dict[str, An
         ok = await run_in_threadpool(verify_password, settings, candidate["password_hash"], creds.password)
     if not ok or not candidate["is_active"]:
         await db.run(_record_failure, creds.email, settings)
-        raise Unauthorized(BAD_LOGIN)
+        raise Unauthorized(BAD_LOGIN, code="bad_credentials")
     user = await db.run(_logged_in, candidate["id"], creds.email)
     return login_body(settings, user)
 
@@ -187,7 +189,7 @@ async def my_roles(user: CurrentUser) -> dict[str, Any]:
 def _switch_role(cur, claims: Claims, role: str) -> Principal:
     user = load_principal(cur, claims)
     if role not in user.roles:
-        raise Forbidden(f"You do not have the {role} role")
+        raise Forbidden(f"You do not have the {role} role", code="role_not_held")
     if fetch_one(cur, queries.switch_role, {"user_id": user.id, "role": role}) is None:
         raise Unauthorized("User not found or deactivated")
     return user

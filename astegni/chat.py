@@ -103,7 +103,7 @@ def _list_conversations(
 def _conversation(cur, user_id: int, conversation_id: int) -> dict[str, Any]:
     rows = _page(cur, user_id, only_id=conversation_id)
     if not rows:
-        raise NotFound("Conversation not found")
+        raise NotFound("Conversation not found", code="conversation_not_found")
     return conversation_json(rows[0], user_id)
 
 
@@ -124,7 +124,7 @@ async def create_conversation(
     """Get-or-create the one direct conversation between the caller and the other user."""
     others = set(body.participant_user_ids) - {claims.user_id}
     if not others:
-        raise BadRequest("You cannot start a conversation with yourself")
+        raise BadRequest("You cannot start a conversation with yourself", code="conversation_with_self")
     if len(others) > 1:
         raise Unprocessable("A direct conversation has exactly one other participant")
     conversation, created = await db.run(_get_or_create, claims, others.pop())
@@ -135,7 +135,7 @@ async def create_conversation(
 def _get_or_create(cur, claims: Claims, other_user_id: int) -> tuple[dict[str, Any], bool]:
     load_principal(cur, claims)
     if fetch_one(cur, queries.user_exists, {"user_id": other_user_id}) is None:
-        raise NotFound("User not found")
+        raise NotFound("User not found", code="user_not_found")
     conversation_id, created = get_or_create_direct(cur, claims.user_id, other_user_id)
     return _conversation(cur, claims.user_id, conversation_id), created
 
@@ -176,7 +176,7 @@ def _mark_read(cur, claims: Claims, conversation_id: int, message_id: int) -> di
         {"conversation_id": conversation_id, "user_id": claims.user_id, "message_id": message_id},
     )
     if not row["is_member"]:
-        raise NotFound("Conversation not found")
+        raise NotFound("Conversation not found", code="conversation_not_found")
     if not row["message_found"]:
         raise Unprocessable("last_read_message_id must be a message of this conversation")
     result = {
@@ -201,5 +201,5 @@ def _read_status(cur, claims: Claims, conversation_id: int) -> dict[str, Any]:
         cur, queries.read_status, {"conversation_id": conversation_id, "user_id": claims.user_id}
     )
     if not rows:
-        raise NotFound("Conversation not found")
+        raise NotFound("Conversation not found", code="conversation_not_found")
     return {"conversation_id": conversation_id, "participants": rows}

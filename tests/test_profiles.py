@@ -58,7 +58,10 @@ def test_view_tutor_needs_a_token_and_an_existing_tutor(client, factory):
     student = factory.student()
     assert client.get(f"/api/view-tutor/{tutor.role_ids['tutor']}").status_code == 401
     missing = client.get(f"/api/view-tutor/{tutor.role_ids['tutor'] + 1000}", headers=student.headers)
-    assert missing.status_code == 404 and missing.json() == {"detail": "Tutor not found"}
+    assert missing.status_code == 404 and missing.json() == {
+        "detail": "Tutor not found",
+        "code": "tutor_not_found",
+    }
     packages = client.get(
         f"/api/view-tutor/{tutor.role_ids['tutor'] + 1000}/packages", headers=student.headers
     )
@@ -193,7 +196,7 @@ def test_a_tutor_cannot_touch_another_tutors_packages(client, factory, db):
     )
     delete = client.delete(f"/api/tutor/packages/{package_id}", headers=intruder.headers)
     assert update.status_code == delete.status_code == 404
-    assert update.json() == {"detail": "Package not found"}
+    assert update.json() == {"detail": "Package not found", "code": "package_not_found"}
     assert package_row(db, package_id) == before
     own = client.get("/api/tutor/packages", headers=intruder.headers).json()
     assert own == {"packages": []}
