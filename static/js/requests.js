@@ -97,9 +97,10 @@
     state.items.forEach(function (r) { A.append(list, item(r)); });
     const empty = $('requests-empty');
     empty.hidden = state.items.length > 0;
-    empty.textContent = state.tutorView
-      ? T('requests.empty_tutor')
-      : T('requests.empty_requester');
+    const none = state.status
+      ? T('requests.none_with_status', { status: T('status.' + state.status) })
+      : T('requests.none');
+    empty.textContent = none + ' ' + (state.tutorView ? T('requests.empty_tutor') : T('requests.empty_requester'));
     $('load-more').hidden = !state.next;
   }
 
