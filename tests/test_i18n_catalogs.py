@@ -18,6 +18,7 @@ ETHIOPIC = re.compile(r"[\u1200-\u137f]")
 FAMILIES = {
     "status.": ["pending", "accepted", "rejected", "cancelled", "expired"],
     "role.": ["student", "parent", "tutor"],
+    "format.": ["online", "in_person", "hybrid"],
     "day.": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
     "day.short.": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
 }

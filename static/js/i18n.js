@@ -124,9 +124,12 @@
     if (localStorage.getItem('token') && root.Astegni) {
       try {
         await root.Astegni.request('PUT', '/api/me', { locale: lang });
+        localStorage.removeItem('locale_unsaved');
       } catch (e) {
-        // The choice still holds on this device; the account keeps its former language.
+        localStorage.setItem('locale_unsaved', '1');
       }
+    } else {
+      localStorage.setItem('locale_unsaved', '1');
     }
     location.reload();
   };
@@ -150,6 +153,22 @@
     return select;
   };
 
+  /** A language chosen while logged out (or not yet saved) becomes the account's, so emails speak it too. */
+  function saveOnAccount() {
+    const user = storedUser();
+    if (!localStorage.getItem('locale_unsaved') || !user || !localStorage.getItem('token') || !root.Astegni) return;
+    root.Astegni.request('PUT', '/api/me', { locale: I18n.lang }).then(
+      function () {
+        user.locale = I18n.lang;
+        localStorage.setItem('user', JSON.stringify(user));
+        localStorage.removeItem('locale_unsaved');
+      },
+      function () {
+        // Tried again on the next page.
+      }
+    );
+  }
+
   I18n.lang = chosenLanguage();
   document.documentElement.lang = I18n.lang;
   I18n.ready = fetch('i18n/' + I18n.lang + '.json')
@@ -165,6 +184,7 @@
       // Pages without the shared header still get the switch, in their footer.
       const footer = document.querySelector('.site-footer');
       if (footer && !document.getElementById('site-header')) footer.appendChild(I18n.switcher());
+      saveOnAccount();
       return I18n;
     });
 })(this);

@@ -110,7 +110,7 @@
             'div',
             { className: 'row small muted' },
             h('span', null, A.scheduleSummary(p)),
-            p.session_format ? h('span', { className: 'tag' }, A.label(p.session_format)) : null
+            p.session_format ? h('span', { className: 'tag' }, T('format.' + p.session_format)) : null
           ),
           h('span', { className: 'cta' }, T('tutor.view_details'))
         )
@@ -305,7 +305,7 @@
       [T('tutor.price'), T('tutor.money_per_hour', { money: A.money(p.hourly_rate) })],
       [T('tutor.tutor'), tutorName(state.tutor)],
       [T('tutor.schedule'), A.scheduleSummary(p)],
-      [T('tutor.format'), p.session_format ? A.label(p.session_format) : ''],
+      [T('tutor.format'), p.session_format ? T('format.' + p.session_format) : ''],
     ];
     rows.forEach(function (row) {
       if (!row[1]) return;

@@ -96,3 +96,22 @@ def test_requests_page_in_amharic_gives_the_ethiopian_date(new_page, factory, ap
         page.locator("#lang-switch").select_option("en")
     expect(page.get_by_role("heading", name="My requests")).to_be_visible()
     assert api.get("/api/me", headers=student.headers).json()["locale"] == "en"
+
+
+def test_a_language_chosen_before_logging_in_becomes_the_accounts(new_page, factory, api):
+    student = factory.user(["student"])
+    page = new_page()
+    page.goto("/login.html?next=requests.html")
+    switch_to_amharic(page)
+    expect(page.get_by_role("heading", name="ወደ አስተግኒ ይግቡ")).to_be_visible()
+    page.locator("#email").fill(student.email)
+    page.locator("#password").fill(student.password)
+    page.get_by_role("button", name="ግባ", exact=True).click()
+    expect(page.get_by_role("heading", name="የእኔ ጥያቄዎች")).to_be_visible()
+    deadline_ok = False
+    for _ in range(50):
+        if api.get("/api/me", headers=student.headers).json()["locale"] == "am":
+            deadline_ok = True
+            break
+        page.wait_for_timeout(100)
+    assert deadline_ok, "the choice made before login never reached the account"
