@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 import session_request_endpoints
-from astegni import accounts, chat, families, log_redaction, realtime, realtime_endpoint, tutors
+from astegni import accounts, chat, families, log_redaction, me, realtime, realtime_endpoint, tutors
 from astegni.api_docs import install_docs
 from astegni.async_pg import StatementPool
 from astegni.db import Database
@@ -157,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready" if ready else "unavailable"}, status_code=status)
 
     app.include_router(accounts.router)
+    app.include_router(me.router)
     app.include_router(session_request_endpoints.router)
     app.include_router(tutors.router)
     app.include_router(families.router)

@@ -24,6 +24,7 @@ from astegni.settings import Settings
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 Role = Literal["student", "parent", "tutor"]
+Locale = Literal["en", "am"]
 BAD_LOGIN = "Incorrect email or password"
 
 
@@ -37,6 +38,7 @@ class AccountIn(ApiModel):
     grandfather_name: Text(100) | None = None
     phone: Text(30) | None = None
     grade_level: Text(50) | None = None
+    locale: Locale | None = None
 
 
 class RegisterIn(AccountIn):
@@ -77,7 +79,7 @@ def create_user(cur, fields: dict[str, Any]) -> Principal:
         row = fetch_one(cur, queries.create_user, fields)
     except psycopg2.errors.UniqueViolation as exc:
         if constraint_name(exc) == "users_email_lower_key":
-            raise Conflict("Email already registered") from None
+            raise Conflict("Email already registered", code="email_taken") from None
         raise
     return principal_from_row(row)
 
@@ -164,7 +166,7 @@ async def login(request: Request, response: Response, db: Db, settings: AppSetti
     else:
         ok = await run_in_threadpool(verify_password, settings, candidate["password_hash"], creds.password)
     if not ok or not candidate["is_active"]:
-        raise Unauthorized(BAD_LOGIN)
+        raise Unauthorized(BAD_LOGIN, code="bad_credentials")
     return await db.run(_logged_in, settings, candidate["id"], creds.email, client)
 
 
@@ -226,7 +228,7 @@ async def my_roles(user: CurrentUser) -> dict[str, Any]:
 def _switch_role(cur, settings: Settings, claims: Claims, role: str) -> dict[str, Any]:
     user = load_principal(cur, claims)
     if role not in user.roles:
-        raise Forbidden(f"You do not have the {role} role")
+        raise Forbidden(f"You do not have the {role} role", code="role_not_held")
     if fetch_one(cur, queries.switch_role, {"user_id": user.id, "role": role}) is None:
         raise Unauthorized("User not found or deactivated")
     tokens = refresh.reissue(cur, settings, claims, user, role)

@@ -102,7 +102,7 @@ def _list_conversations(
 def _conversation(cur, user_id: int, conversation_id: int) -> dict[str, Any]:
     rows = _page(cur, user_id, only_id=conversation_id)
     if not rows:
-        raise NotFound("Conversation not found")
+        raise NotFound("Conversation not found", code="conversation_not_found")
     return conversation_json(rows[0], user_id)
 
 
@@ -125,7 +125,7 @@ async def create_conversation(
     tutor, the caller's child or parent, or someone on a session request with the caller."""
     others = set(body.participant_user_ids) - {claims.user_id}
     if not others:
-        raise BadRequest("You cannot start a conversation with yourself")
+        raise BadRequest("You cannot start a conversation with yourself", code="conversation_with_self")
     if len(others) > 1:
         raise Unprocessable("A direct conversation has exactly one other participant")
     # Counted in a transaction of its own, so that refused attempts count too: ids cannot be
@@ -182,7 +182,7 @@ def _mark_read(cur, claims: Claims, conversation_id: int, message_id: int) -> di
         {"conversation_id": conversation_id, "user_id": claims.user_id, "message_id": message_id},
     )
     if not row["is_member"]:
-        raise NotFound("Conversation not found")
+        raise NotFound("Conversation not found", code="conversation_not_found")
     if not row["message_found"]:
         raise Unprocessable("last_read_message_id must be a message of this conversation")
     result = {
@@ -207,5 +207,5 @@ def _read_status(cur, claims: Claims, conversation_id: int) -> dict[str, Any]:
         cur, queries.read_status, {"conversation_id": conversation_id, "user_id": claims.user_id}
     )
     if not rows:
-        raise NotFound("Conversation not found")
+        raise NotFound("Conversation not found", code="conversation_not_found")
     return {"conversation_id": conversation_id, "participants": rows}

@@ -86,7 +86,7 @@ def _list_messages(
     }
     rows = fetch_all(cur, queries.messages_after if after_id is not None else queries.messages_before, params)
     if not rows:
-        raise NotFound("Conversation not found")
+        raise NotFound("Conversation not found", code="conversation_not_found")
     rows = [row for row in rows if row["id"] is not None]
     has_more = len(rows) > limit
     rows = rows[:limit]
@@ -131,9 +131,9 @@ def _send(cur, claims: Claims, body: MessageIn, rate_limit: int) -> dict[str, An
         },
     )
     if not row["is_member"]:
-        raise NotFound("Conversation not found")
+        raise NotFound("Conversation not found", code="conversation_not_found")
     if row["blocked"]:
-        raise Forbidden(BLOCKED)
+        raise Forbidden(BLOCKED, code="cannot_message")
     if row["id"] is None:
         if body.client_message_id is not None:
             first = fetch_one(
@@ -177,9 +177,9 @@ def _own_text_message(cur, claims: Claims, message_id: int, verb: str) -> dict[s
     load_principal(cur, claims)
     row = fetch_one(cur, queries.lock_message, {"message_id": message_id, "user_id": claims.user_id})
     if row is None:
-        raise NotFound("Message not found")
+        raise NotFound("Message not found", code="message_not_found")
     if row["sender_user_id"] != claims.user_id:
-        raise Forbidden(f"Only the sender can {verb} this message")
+        raise Forbidden(f"Only the sender can {verb} this message", code="not_sender")
     if row["message_type"] != "text":
         raise Conflict(f"Only text messages can be {PAST_PARTICIPLE[verb]} here")
     return row
@@ -188,9 +188,11 @@ def _own_text_message(cur, claims: Claims, message_id: int, verb: str) -> dict[s
 def _edit(cur, claims: Claims, message_id: int, content: str) -> dict[str, Any]:
     row = _own_text_message(cur, claims, message_id, "edit")
     if row["is_deleted"]:
-        raise Conflict("The message was deleted")
+        raise Conflict("The message was deleted", code="message_deleted")
     if row["blocked"]:
-        raise Forbidden(BLOCKED)  # new words to someone who blocks the sender, as a send would be
+        raise Forbidden(
+            BLOCKED, code="cannot_message"
+        )  # new words to someone who blocks the sender, as a send would be
     if row["content"] == content:
         return message_json(row)  # nothing changes: no history entry, no event
     row = fetch_one(cur, queries.edit_message, {"message_id": message_id, "content": content})

@@ -251,6 +251,7 @@ def _user(cur, settings: Settings, person: dict[str, Any], password: str, roles:
         "phone": person.get("phone"),
         "roles": roles,
         "grade_level": person.get("grade_level"),
+        "locale": person.get("locale"),
     }
     return fetch_one(cur, account_queries.create_user, fields)
 

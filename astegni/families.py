@@ -34,7 +34,7 @@ class ChildIn(AccountIn):
 def _parent_id(cur, claims: Claims) -> int:
     parent_id = load_principal(cur, claims).profile_id("parent")
     if parent_id is None:
-        raise Forbidden("Only parents have children here")
+        raise Forbidden("Only parents have children here", code="not_a_parent")
     return parent_id
 
 
@@ -54,7 +54,7 @@ def _create_child(cur, claims: Claims, fields: dict[str, Any]) -> dict[str, Any]
         return fetch_one(cur, queries.create_child, fields)
     except psycopg2.errors.UniqueViolation as exc:
         if constraint_name(exc) == "users_email_lower_key":
-            raise Conflict("Email already registered") from None
+            raise Conflict("Email already registered", code="email_taken") from None
         raise
 
 
@@ -81,7 +81,7 @@ async def add_child(body: ChildIn, claims: TokenClaims, db: Db, settings: AppSet
 def _student_profile(cur, claims: Claims) -> dict[str, Any]:
     student_id = load_principal(cur, claims).profile_id("student")
     if student_id is None:
-        raise Forbidden("You do not have a student profile")
+        raise Forbidden("You do not have a student profile", code="no_student_profile")
     return fetch_one(cur, queries.student_profile, {"student_id": student_id})
 
 

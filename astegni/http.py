@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from astegni.db import is_unavailable
-from astegni.errors import AppError, ServiceUnavailable
+from astegni.errors import AppError, ServiceUnavailable, status_code_name
 from astegni.http_headers import TOO_LARGE_HEADERS, header_bytes, with_security_headers
 
 log = logging.getLogger("astegni.access")
@@ -29,7 +29,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=headers)
+    """Every error body: {"detail", "code", ...}; code defaults to the status's own."""
+    return JSONResponse({"code": status_code_name(status)} | body, status_code=status, headers=headers)
 
 
 class RequestMiddleware:
@@ -176,6 +177,7 @@ def _declare_plain_422s(app: FastAPI) -> None:
         if detail is not None and "anyOf" not in detail:
             listed = {k: v for k, v in detail.items() if k != "title"}
             props["detail"] = {"title": "Detail", "anyOf": [listed, {"type": "string"}]}
+        props.setdefault("code", {"title": "Code", "type": "string"})
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -186,7 +188,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
-        return _json_error(exc.status_code, {"detail": exc.detail, **exc.extra}, exc.headers)
+        body = {"detail": exc.detail, "code": exc.code, **exc.extra}
+        return _json_error(exc.status_code, body, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

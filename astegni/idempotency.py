@@ -89,7 +89,9 @@ class IdempotencyKey:
         if stored["request_hash"] != self.request_hash:
             raise Unprocessable("Idempotency-Key was already used with a different request body")
         if stored["status_code"] is None:  # cannot be seen after the claimer's commit; defensive
-            raise Conflict("A request with this Idempotency-Key is still in progress")
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress", code="idempotency_in_progress"
+            )
         return Answer(stored["status_code"], stored["response"], replayed=True)
 
     def store(self, cur: Any, answer: Answer) -> None:

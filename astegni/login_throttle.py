@@ -43,7 +43,9 @@ def _count(cur: Any, settings: Settings, email: str, client: str, limit: int) ->
         },
     )
     if row["retry_after"]:
-        raise TooManyRequests("Too many failed logins; try again later", row["retry_after"])
+        raise TooManyRequests(
+            "Too many failed logins; try again later", row["retry_after"], code="login_locked"
+        )
 
 
 def succeeded(cur: Any, email: str, client: str) -> None:

@@ -22,6 +22,7 @@ class Principal:
     roles: list[str]
     active_role: str
     role_ids: dict[str, int]
+    locale: str = "en"
 
     @property
     def full_name(self) -> str:
@@ -39,6 +40,7 @@ class Principal:
             "roles": self.roles,
             "active_role": self.active_role,
             "role_ids": self.role_ids,
+            "locale": self.locale,
         }
 
 
@@ -52,6 +54,7 @@ def principal_from_row(row: dict[str, Any], active_role: str | None = None) -> P
         roles=list(row["roles"]),
         active_role=active_role or row["active_role"],
         role_ids=role_ids,
+        locale=row.get("locale", "en"),
     )
 
 

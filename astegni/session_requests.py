@@ -149,13 +149,16 @@ def _answer(row: dict[str, Any]) -> Answer:
     if outcome in ("duplicate", "duplicate_other"):
         template = DUPLICATE if outcome == "duplicate" else DUPLICATE_OTHER
         detail = duplicate_detail(row["request_id"], row["created_at"], row["timezone"], template)
-        return Answer(409, {"detail": detail, "existing_request_id": row["request_id"]})
+        return Answer(
+            409,
+            {"detail": detail, "code": "duplicate_pending_request", "existing_request_id": row["request_id"]},
+        )
     if outcome == "unauthorized":
         raise Unauthorized("User not found or deactivated")
     if outcome == "rate_limited":
         raise TooManyRequests("Too many session requests; please wait a minute", row["retry_after"])
     status, detail = _FIXED_ANSWERS[outcome]
-    return Answer(status, {"detail": detail})
+    return Answer(status, {"detail": detail, "code": outcome})
 
 
 # ---------------------------------------------------------------------------- lists
@@ -183,7 +186,7 @@ def requester_page(
 def _tutor_id(cur: Any, claims: Claims) -> int:
     tutor_id = load_principal(cur, claims).profile_id("tutor")
     if tutor_id is None:
-        raise Forbidden(NOT_A_TUTOR)
+        raise Forbidden(NOT_A_TUTOR, code="not_a_tutor")
     return tutor_id
 
 
@@ -201,7 +204,7 @@ def tutor_page(
 def tutor_request(cur: Any, claims: Claims, request_id: int) -> dict[str, Any]:
     row = fetch_one(cur, queries.sr_tutor_request, {"id": request_id, "tutor_id": _tutor_id(cur, claims)})
     if row is None:
-        raise NotFound(REQUEST_NOT_FOUND)
+        raise NotFound(REQUEST_NOT_FOUND, code="request_not_found")
     return dict(row) | {"history": fetch_all(cur, queries.sr_request_history, {"id": request_id})}
 
 
@@ -222,8 +225,12 @@ def my_students(
 def not_pending(status: str) -> Conflict:
     """The request is the caller's but no longer pending: 409, with its current status."""
     if status == "expired":
-        return Conflict("This session request has expired", status=status)
-    return Conflict(f"This session request is no longer pending (it is {status})", status=status)
+        return Conflict("This session request has expired", status=status, code="request_expired")
+    return Conflict(
+        f"This session request is no longer pending (it is {status})",
+        status=status,
+        code="request_not_pending",
+    )
 
 
 def respond(cur: Any, claims: Claims, request_id: int, status: str, reason: str | None) -> dict[str, Any]:
@@ -244,7 +251,7 @@ def respond(cur: Any, claims: Claims, request_id: int, status: str, reason: str 
     if row is None:
         state = fetch_one(cur, queries.sr_request_state, {"id": request_id})
         if state is None or state["tutor_id"] != tutor_id:
-            raise NotFound(REQUEST_NOT_FOUND)
+            raise NotFound(REQUEST_NOT_FOUND, code="request_not_found")
         raise not_pending(state["status"])
     body = {
         "success": True,
@@ -280,11 +287,11 @@ def cancel(cur: Any, claims: Claims, request_id: int, reason: str | None) -> dic
     if row is None:
         state = fetch_one(cur, queries.sr_request_state, {"id": request_id})
         if state is None:
-            raise NotFound(REQUEST_NOT_FOUND)
+            raise NotFound(REQUEST_NOT_FOUND, code="request_not_found")
         if state["requester_id"] != claims.user_id:
             if state["tutor_id"] == principal.profile_id("tutor"):
-                raise Forbidden("Only the requester can cancel a session request")
-            raise NotFound(REQUEST_NOT_FOUND)
+                raise Forbidden("Only the requester can cancel a session request", code="not_requester")
+            raise NotFound(REQUEST_NOT_FOUND, code="request_not_found")
         raise not_pending(state["status"])
     return {
         "success": True,

@@ -104,7 +104,7 @@ def tutor_json(row: dict[str, Any]) -> dict[str, Any]:
 def _view_tutor(cur, tutor_id: int) -> dict[str, Any]:
     row = fetch_one(cur, queries.tutor_public, {"tutor_id": tutor_id})
     if row is None:
-        raise NotFound("Tutor not found")
+        raise NotFound("Tutor not found", code="tutor_not_found")
     return tutor_json(row)
 
 
@@ -119,7 +119,7 @@ async def view_tutor(tutor_id: PathId, db: Db) -> dict[str, Any]:
 def _public_packages(cur, tutor_id: int) -> list[dict[str, Any]]:
     rows = fetch_all(cur, queries.public_packages, {"tutor_id": tutor_id})
     if not rows and fetch_one(cur, queries.tutor_public, {"tutor_id": tutor_id}) is None:
-        raise NotFound("Tutor not found")
+        raise NotFound("Tutor not found", code="tutor_not_found")
     return [package_json(row) for row in rows]
 
 
@@ -136,7 +136,7 @@ def _tutor(cur, claims: Claims) -> tuple[Principal, int]:
     user = load_principal(cur, claims)
     tutor_id = user.profile_id("tutor")
     if tutor_id is None:
-        raise Forbidden("Only tutors can manage packages")
+        raise Forbidden("Only tutors can manage packages", code="not_a_tutor")
     return user, tutor_id
 
 
@@ -166,7 +166,7 @@ def _update_package(cur, claims: Claims, package_id: int, changes: dict[str, Any
     key = {"package_id": package_id, "tutor_id": tutor_id}
     current = fetch_one(cur, queries.own_package_for_update, key)
     if current is None:
-        raise NotFound("Package not found")
+        raise NotFound("Package not found", code="package_not_found")
     try:
         merged = PackageIn.model_validate({**current, **changes})
     except ValidationError as exc:
@@ -191,7 +191,7 @@ def _deactivate_package(cur, claims: Claims, package_id: int) -> dict[str, Any]:
     _, tutor_id = _tutor(cur, claims)
     row = fetch_one(cur, queries.deactivate_package, {"package_id": package_id, "tutor_id": tutor_id})
     if row is None:
-        raise NotFound("Package not found")
+        raise NotFound("Package not found", code="package_not_found")
     return package_json(row)
 
 

@@ -13,7 +13,7 @@ from tests.conftest import TEST_SECRET, make_settings, wait_ready
 from tests.factories import PASSWORD
 
 LOGIN_KEYS = {"access_token", "refresh_token", "token_type", "user"}
-USER_KEYS = {"id", "email", "first_name", "father_name", "roles", "active_role", "role_ids"}
+USER_KEYS = {"id", "email", "first_name", "father_name", "roles", "active_role", "role_ids", "locale"}
 
 
 def register(client, **fields):
@@ -72,7 +72,7 @@ def test_email_is_unique_whatever_its_case(client):
     assert register(client, email="Selam.Bekele@Example.com").status_code == 201
     response = register(client, email="selam.bekele@example.COM")
     assert response.status_code == 409
-    assert response.json() == {"detail": "Email already registered"}
+    assert response.json() == {"detail": "Email already registered", "code": "email_taken"}
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,11 @@ def test_wrong_password_and_unknown_email_get_the_same_401(client, factory):
     wrong_password = login(client, user.email, "not-the-password")
     unknown_email = login(client, "nobody@example.com", PASSWORD)
     assert wrong_password.status_code == unknown_email.status_code == 401
-    assert wrong_password.json() == unknown_email.json() == {"detail": "Incorrect email or password"}
+    assert (
+        wrong_password.json()
+        == unknown_email.json()
+        == {"detail": "Incorrect email or password", "code": "bad_credentials"}
+    )
     assert wrong_password.headers["www-authenticate"] == "Bearer"
 
 
@@ -235,7 +239,7 @@ def test_a_deactivated_user_is_refused_at_once(client, factory, db):
         assert response.headers["www-authenticate"] == "Bearer"
     refused = login(client, user.email, PASSWORD)
     assert refused.status_code == 401
-    assert refused.json() == {"detail": "Incorrect email or password"}
+    assert refused.json() == {"detail": "Incorrect email or password", "code": "bad_credentials"}
 
 
 def test_a_deleted_user_is_refused(client, factory, db):

@@ -50,7 +50,7 @@ def test_outsider_gets_404_everywhere_and_writes_nothing(client, db, scene):
     for method, path, body in outsider_requests(scene):
         response = client.request(method, path, json=body, headers=outsider.headers)
         assert response.status_code == 404, (method, path, response.text)
-        assert set(response.json()) == {"detail"}
+        assert set(response.json()) == {"detail", "code"}
     assert snapshot(db) == before
     listed = client.get("/api/chat/conversations", headers=outsider.headers).json()["conversations"]
     assert scene["conversation_id"] not in [c["id"] for c in listed]

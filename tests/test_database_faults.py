@@ -129,7 +129,7 @@ def test_while_the_database_is_down_the_api_is_503_and_health_stays_200(own_serv
             ),
         ):
             assert response.status_code == 503, (response.request.url, response.text)
-            assert response.json() == {"detail": "Database unavailable"}
+            assert response.json() == {"detail": "Database unavailable", "code": "service_unavailable"}
             assert int(response.headers["retry-after"]) >= 1
         own_server.start()
         wait_until(lambda: client.get("/readyz").status_code == 200, "readyz after restart")
@@ -216,7 +216,7 @@ def test_an_exhausted_pool_answers_503_with_retry_after(db_url):
             wait_until(lambda: waiting_on_locks(db_url) == 1, "the request to wait on the lock")
             busy = client.get("/api/me", headers=headers)
             assert busy.status_code == 503
-            assert busy.json() == {"detail": "Server busy, try again"}
+            assert busy.json() == {"detail": "Server busy, try again", "code": "service_unavailable"}
             assert busy.headers["retry-after"] == "1"
         assert blocked.result().status_code == 200, (
             blocked.result().text
@@ -232,7 +232,7 @@ def test_a_statement_timeout_is_503_and_rolls_back(db_url):
         with user_row_locked(db_url, user_id):
             response = client.post("/api/switch-role", json={"role": "parent"}, headers=headers)
         assert response.status_code == 503
-        assert response.json() == {"detail": "Database timed out"}
+        assert response.json() == {"detail": "Database timed out", "code": "service_unavailable"}
         assert "retry-after" in response.headers
         with contextlib.closing(psycopg2.connect(db_url)) as conn, conn.cursor() as cur:
             cur.execute("SELECT active_role FROM users WHERE id = %s", (user_id,))

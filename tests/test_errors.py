@@ -13,10 +13,10 @@ ONE_MIB = 1024 * 1024
 def test_unknown_paths_and_methods_answer_in_the_error_shape(client):
     missing = client.get("/api/no-such-endpoint")
     assert missing.status_code == 404
-    assert missing.json() == {"detail": "Not Found"}
+    assert missing.json() == {"detail": "Not Found", "code": "not_found"}
     wrong_method = client.delete("/api/login")
     assert wrong_method.status_code == 405
-    assert wrong_method.json() == {"detail": "Method Not Allowed"}
+    assert wrong_method.json() == {"detail": "Method Not Allowed", "code": "method_not_allowed"}
 
 
 def test_validation_errors_list_type_loc_and_msg(client):
@@ -53,7 +53,7 @@ def test_a_body_over_one_mib_is_413(client):
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
-    assert response.json() == {"detail": "Request body too large (limit 1 MiB)"}
+    assert response.json() == {"detail": "Request body too large (limit 1 MiB)", "code": "payload_too_large"}
 
 
 def test_a_chunked_body_over_one_mib_is_413(client, factory):
@@ -70,7 +70,10 @@ def test_a_chunked_body_over_one_mib_is_413(client, factory):
     for path, headers in (("/api/tutor/packages", user.headers), ("/api/login", {})):
         response = client.post(path, content=chunks(), headers=headers | {"content-type": "application/json"})
         assert response.status_code == 413, path
-        assert response.json() == {"detail": "Request body too large (limit 1 MiB)"}
+        assert response.json() == {
+            "detail": "Request body too large (limit 1 MiB)",
+            "code": "payload_too_large",
+        }
 
 
 def test_a_body_just_under_the_limit_is_read(client, factory):
@@ -109,7 +112,10 @@ def test_nul_in_the_query_string_is_422(client, factory):
     for url in ("/api/me?user_id=%00", "/api/me?x=a%00b"):
         response = client.get(url, headers=user.headers)
         assert response.status_code == 422, url
-        assert response.json() == {"detail": "Query string must not contain NUL characters"}
+        assert response.json() == {
+            "detail": "Query string must not contain NUL characters",
+            "code": "validation_error",
+        }
 
 
 def test_a_500_carries_the_request_id_and_no_internals(client, factory, db):
@@ -119,7 +125,11 @@ def test_a_500_carries_the_request_id_and_no_internals(client, factory, db):
         cur.execute("ALTER TABLE users RENAME COLUMN father_name TO father_name_gone")
     response = client.get("/api/me", headers=user.headers | {"X-Request-ID": "trace-me-123"})
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal server error", "request_id": "trace-me-123"}
+    assert response.json() == {
+        "detail": "Internal server error",
+        "code": "internal_error",
+        "request_id": "trace-me-123",
+    }
     assert response.headers["x-request-id"] == "trace-me-123"
     generated = client.get("/api/me", headers=user.headers)
     assert generated.status_code == 500

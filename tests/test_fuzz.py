@@ -235,7 +235,7 @@ def test_a_405_names_the_allowed_methods(client):
     ]:
         response = client.request(method, path)
         assert (response.status_code, response.headers.get("allow")) == (405, allowed), (method, path)
-        assert response.json() == {"detail": "Method Not Allowed"}
+        assert response.json() == {"detail": "Method Not Allowed", "code": "method_not_allowed"}
     assert client.get("/api/no-such-endpoint").status_code == 404
     assert client.get("/login.html").status_code == 200
 

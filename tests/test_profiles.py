@@ -72,7 +72,10 @@ def test_view_tutor_is_public_and_needs_an_existing_tutor(client, factory):
     # The tutor's own management of packages stays private.
     assert client.get("/api/tutor/packages").status_code == 401
     missing = client.get(f"/api/view-tutor/{tutor.role_ids['tutor'] + 1000}", headers=student.headers)
-    assert missing.status_code == 404 and missing.json() == {"detail": "Tutor not found"}
+    assert missing.status_code == 404 and missing.json() == {
+        "detail": "Tutor not found",
+        "code": "tutor_not_found",
+    }
     packages = client.get(
         f"/api/view-tutor/{tutor.role_ids['tutor'] + 1000}/packages", headers=student.headers
     )
@@ -239,7 +242,7 @@ def test_a_tutor_cannot_touch_another_tutors_packages(client, factory, db):
     )
     delete = client.delete(f"/api/tutor/packages/{package_id}", headers=intruder.headers)
     assert update.status_code == delete.status_code == 404
-    assert update.json() == {"detail": "Package not found"}
+    assert update.json() == {"detail": "Package not found", "code": "package_not_found"}
     assert package_row(db, package_id) == before
     own = client.get("/api/tutor/packages", headers=intruder.headers).json()
     assert own == {"packages": []}

@@ -117,7 +117,8 @@ def test_duplicate_pending_request_is_409_with_the_sentence(client, factory, db)
 
     assert again.status_code == 409
     body = again.json()
-    assert set(body) == {"detail", "existing_request_id"}
+    assert set(body) == {"detail", "code", "existing_request_id"}
+    assert body["code"] == "duplicate_pending_request"
     assert body["existing_request_id"] == first["request_id"]
     match = SENTENCE.match(body["detail"])
     assert match, body["detail"]
@@ -602,7 +603,7 @@ def test_idempotent_retry_replays_a_first_404(client, factory):
     first = client.post(URL, json=body, headers=headers)
     again = client.post(URL, json=body, headers=headers)
     assert (first.status_code, again.status_code) == (404, 404)
-    assert again.json() == first.json() == {"detail": "Package not found"}
+    assert again.json() == first.json() == {"detail": "Package not found", "code": "package_not_found"}
 
 
 def test_same_key_with_another_body_is_422(client, factory, db):
@@ -685,6 +686,6 @@ def test_before_the_schema_is_ready_a_create_is_503_and_writes_nothing(client, f
         client.app.state.schema_ready = True
     assert response.status_code == 503 and listed.status_code == 503
     assert response.headers["retry-after"] == "1"
-    assert response.json() == {"detail": "Starting up, try again"}
+    assert response.json() == {"detail": "Starting up, try again", "code": "service_unavailable"}
     assert counts(db)["requested_sessions"] == 0
     assert client.post(URL, json=request_body(tutor), headers=student.headers).status_code == 200

@@ -9,10 +9,11 @@ SELECT * FROM user_principal(%(user_id)s, %(role)s::text);
 -- A user and one profile row per role, in one statement.
 WITH u AS (
     INSERT INTO users (email, password_hash, first_name, father_name, grandfather_name, phone,
-                       roles, active_role)
+                       roles, active_role, locale)
     VALUES (%(email)s, %(password_hash)s, %(first_name)s, %(father_name)s,
-            %(grandfather_name)s, %(phone)s, %(roles)s::text[], (%(roles)s::text[])[1])
-    RETURNING id, email, first_name, father_name, roles, active_role
+            %(grandfather_name)s, %(phone)s, %(roles)s::text[], (%(roles)s::text[])[1],
+            COALESCE(%(locale)s, 'en'))
+    RETURNING id, email, first_name, father_name, roles, active_role, locale
 ), s AS (
     INSERT INTO student_profiles (user_id, grade_level)
     SELECT id, %(grade_level)s FROM u WHERE 'student' = ANY (roles)
@@ -38,3 +39,9 @@ SELECT u.id, u.password_hash, u.is_active
 UPDATE users SET active_role = %(role)s, updated_at = now()
  WHERE id = %(user_id)s AND %(role)s = ANY (roles) AND is_active
 RETURNING id;
+
+-- name: set_locale
+-- Only the caller's own row: the id comes from the token, never from the body.
+UPDATE users SET locale = %(locale)s, updated_at = now()
+ WHERE id = %(user_id)s AND is_active
+RETURNING locale;

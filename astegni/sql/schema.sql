@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS users (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT users_active_role_held CHECK (active_role = ANY (roles))
 );
+-- The language the pages and emails speak to this user.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS locale text NOT NULL DEFAULT 'en' CHECK (locale IN ('en', 'am'));
 -- login and register: emails are unique whatever their case.
 CREATE UNIQUE INDEX IF NOT EXISTS users_email_lower_key ON users (lower(email));
 
@@ -445,8 +447,6 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------- email notifications
--- The language of a user's emails and pages.
-ALTER TABLE users ADD COLUMN IF NOT EXISTS locale text NOT NULL DEFAULT 'en' CHECK (locale IN ('en', 'am'));
 
 -- The transactional outbox: an email is a row written in the transaction of the event it tells
 -- of, so that a rolled-back write leaves none, and sent later by astegni/notifications/sender.py.
@@ -833,15 +833,17 @@ END $$;
 -- that users.roles holds. A profile row alone grants nothing: an operator revokes a role by
 -- taking it out of users.roles, and its profile row (with its history) stays.
 -- LANGUAGE sql and STABLE so that PostgreSQL inlines it into the calling query: no extra cost.
-CREATE OR REPLACE FUNCTION user_principal(p_user_id integer, p_role text)
+-- Its result columns grew with users.locale, which CREATE OR REPLACE cannot change.
+DROP FUNCTION IF EXISTS user_principal(integer, text);
+CREATE FUNCTION user_principal(p_user_id integer, p_role text)
 RETURNS TABLE (id integer, email text, first_name text, father_name text, roles text[],
                active_role text, role text, student_id integer, parent_id integer,
-               tutor_id integer)
+               tutor_id integer, locale text)
 LANGUAGE sql STABLE AS $$
     SELECT u.id, u.email, u.first_name, u.father_name, u.roles, u.active_role,
            CASE WHEN coalesce(p_role, u.active_role) = ANY (u.roles)
                 THEN coalesce(p_role, u.active_role) END,
-           s.id, p.id, t.id
+           s.id, p.id, t.id, u.locale
       FROM users u
       LEFT JOIN student_profiles s ON s.user_id = u.id AND 'student' = ANY (u.roles)
       LEFT JOIN parent_profiles p ON p.user_id = u.id AND 'parent' = ANY (u.roles)

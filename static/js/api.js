@@ -7,6 +7,8 @@
   'use strict';
 
   const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+  const I18n = window.I18n;
+  const T = I18n.t;
 
   // ---------------------------------------------------------------- session storage
   function token() {
@@ -74,11 +76,12 @@
   // ---------------------------------------------------------------- fetch wrapper
   class ApiError extends Error {
     constructor(status, detail, body) {
-      super(errorMessage(detail) || 'Request failed (HTTP ' + status + ')');
+      super(I18n.errorText(body && body.code, errorMessage(detail)) || T('error.http_status', { status: status }));
       this.name = 'ApiError';
       this.status = status;
       this.detail = detail;
       this.body = body;
+      this.code = body && body.code;
     }
   }
 
@@ -161,7 +164,7 @@
       if (await refreshTokens()) response = await send();
       if (response.status === 401) {
         goLogin();
-        throw new ApiError(401, 'Your session has ended. Please log in again.');
+        throw new ApiError(401, T('error.session_ended'));
       }
     }
     return response;
@@ -283,14 +286,19 @@
     return isNaN(d) ? null : d;
   }
 
+  /** An Amharic reader sees the Ethiopian date first, then the Gregorian one. */
+  function withEthiopian(d, text) {
+    return I18n.lang === 'am' ? I18n.formatDate(d) + ' (' + text + ')' : text;
+  }
+
   function dateLabel(value) {
     const d = parseDate(value);
-    return d ? d.toLocaleDateString('en-US', { month: 'short', day: 'numeric', year: 'numeric' }) : '';
+    return d ? withEthiopian(d, d.toLocaleDateString('en-US', { month: 'short', day: 'numeric', year: 'numeric' })) : '';
   }
 
   function shortDate(value) {
     const d = parseDate(value);
-    return d ? d.toLocaleDateString('en-US', { weekday: 'short', month: 'short', day: 'numeric' }) : String(value);
+    return d ? withEthiopian(d, d.toLocaleDateString('en-US', { weekday: 'short', month: 'short', day: 'numeric' })) : String(value);
   }
 
   function timeLabel(value) {
@@ -300,12 +308,12 @@
     if (d.toDateString() === now.toDateString()) {
       return d.toLocaleTimeString('en-US', { hour: 'numeric', minute: '2-digit' });
     }
-    return d.toLocaleDateString('en-US', { month: 'short', day: 'numeric' });
+    return withEthiopian(d, d.toLocaleDateString('en-US', { month: 'short', day: 'numeric' }));
   }
 
   function dateTimeLabel(value) {
     const d = parseDate(value);
-    return d ? d.toLocaleString('en-US', { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' }) : '';
+    return d ? withEthiopian(d, d.toLocaleString('en-US', { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' })) : '';
   }
 
   /** "Mon, Wed · 14:00–16:00" or "Feb 3, Feb 10 · 14:00–16:00" from a request or package. */
@@ -319,12 +327,12 @@
       when = days
         .slice()
         .sort(function (a, b) { return WEEKDAYS.indexOf(a) - WEEKDAYS.indexOf(b); })
-        .map(function (d) { return String(d).slice(0, 3); })
+        .map(function (d) { return T('day.short.' + d); })
         .join(', ');
-    } else if (s.schedule_type === 'flexible') when = 'Flexible';
+    } else if (s.schedule_type === 'flexible') when = T('schedule.flexible');
     else when = '';
     const times = s.start_time && s.end_time ? hhmm(s.start_time) + '–' + hhmm(s.end_time) : '';
-    return [when, times].filter(Boolean).join(' · ') || 'To be agreed';
+    return [when, times].filter(Boolean).join(' · ') || T('schedule.to_be_agreed');
   }
 
   function label(value) {
@@ -332,7 +340,7 @@
   }
 
   function statusBadge(status) {
-    return h('span', { className: 'badge badge-' + (status || 'unknown'), dataset: { status: status || '' } }, label(status));
+    return h('span', { className: 'badge badge-' + (status || 'unknown'), dataset: { status: status || '' } }, status ? T('status.' + status) : '');
   }
 
   // ---------------------------------------------------------------- toasts
@@ -349,9 +357,9 @@
 
   // ---------------------------------------------------------------- header
   const PAGES = [
-    { href: 'index.html', text: 'Home' },
-    { href: 'inbox.html', text: 'Inbox' },
-    { href: 'requests.html', text: 'Requests' },
+    { href: 'index.html', text: 'nav.home' },
+    { href: 'inbox.html', text: 'nav.inbox' },
+    { href: 'requests.html', text: 'nav.requests' },
   ];
 
   async function switchRole(role) {
@@ -368,9 +376,9 @@
     const user = currentUser();
     const nav = h(
       'nav',
-      { className: 'nav', 'aria-label': 'Main' },
+      { className: 'nav', 'aria-label': T('nav.main') },
       PAGES.map(function (page) {
-        return h('a', { href: page.href, 'aria-current': page.href === current ? 'page' : null }, page.text);
+        return h('a', { href: page.href, 'aria-current': page.href === current ? 'page' : null }, T(page.text));
       })
     );
     const account = h('div', { className: 'account' });
@@ -380,9 +388,9 @@
       if ((user.roles || []).length > 1) {
         const select = h(
           'select',
-          { id: 'role-switch', 'aria-label': 'Active role' },
+          { id: 'role-switch', 'aria-label': T('header.active_role') },
           user.roles.map(function (role) {
-            return h('option', { value: role, selected: role === user.active_role }, 'as ' + role);
+            return h('option', { value: role, selected: role === user.active_role }, T('header.as_role', { role: T('role.' + role) }));
           })
         );
         select.addEventListener('change', async function () {
@@ -398,12 +406,13 @@
         });
         append(account, select);
       } else {
-        append(account, h('span', { className: 'tag' }, user.active_role));
+        append(account, h('span', { className: 'tag' }, T('role.' + user.active_role)));
       }
-      append(account, h('button', { type: 'button', className: 'btn btn-ghost btn-sm', onclick: logout }, 'Log out'));
+      append(account, h('button', { type: 'button', className: 'btn btn-ghost btn-sm', onclick: logout }, T('header.log_out')));
     } else {
-      append(account, h('a', { className: 'btn btn-primary btn-sm', href: loginUrl() }, 'Log in'));
+      append(account, h('a', { className: 'btn btn-primary btn-sm', href: loginUrl() }, T('header.log_in')));
     }
+    append(account, I18n.switcher());
     clear(header);
     append(
       header,
@@ -423,7 +432,7 @@
     if (!dot) return;
     dot.hidden = false;
     dot.dataset.state = state;
-    dot.textContent = state === 'connected' ? 'Live' : state === 'reconnecting' ? 'Reconnecting…' : 'Offline';
+    dot.textContent = T(state === 'connected' ? 'live.connected' : state === 'reconnecting' ? 'live.reconnecting' : 'live.offline');
   }
 
   /** Pages that need a login call this first; resolves to the fresh /api/me user. */

@@ -7,6 +7,7 @@
   'use strict';
   const A = window.Astegni;
   const h = A.h;
+  const T = window.I18n.t;
   const $ = function (id) { return document.getElementById(id); };
 
   const state = {
@@ -27,20 +28,20 @@
     if (c.other_user && c.other_user.name) return c.other_user.name;
     if (c.name) return c.name;
     const others = (c.participants || []).filter(function (p) { return (p.user_id || p.id) !== state.me.id; });
-    return others.map(function (p) { return p.name || p.full_name || 'User #' + (p.user_id || p.id); }).join(', ') || 'Conversation';
+    return others.map(function (p) { return p.name || p.full_name || T('chat.user_number', { id: p.user_id || p.id }); }).join(', ') || T('inbox.conversation');
   }
 
   function preview(m) {
-    if (!m) return 'No messages yet';
-    if (m.is_deleted) return 'Message deleted';
+    if (!m) return T('chat.no_messages');
+    if (m.is_deleted) return T('chat.deleted');
     let text;
     if (m.message_type === 'session_request') {
       // The list's last_message carries no media_metadata: fall back to the message text.
       const md = m.media_metadata || {};
       const detail = md.package_name || m.content || '';
-      text = detail.indexOf('Session request') === 0 ? detail : 'Session request' + (detail ? ': ' + detail : '');
+      text = detail.indexOf('Session request') === 0 ? detail : T('chat.session_request') + (detail ? ': ' + detail : '');
     } else text = m.content || '';
-    return (m.sender_user_id === state.me.id && m.message_type !== 'system' ? 'You: ' : '') + text;
+    return (m.sender_user_id === state.me.id && m.message_type !== 'system' ? T('chat.you_prefix') : '') + text;
   }
 
   function activity(c) {
@@ -87,7 +88,7 @@
     const badge = $('total-unread');
     badge.hidden = !total;
     badge.textContent = total ? String(total) : '';
-    document.title = (total ? '(' + total + ') ' : '') + 'Inbox · Astegni';
+    document.title = (total ? '(' + total + ') ' : '') + T('inbox.inbox_astegni');
     if (focusedId) {
       const again = list.querySelector('button[data-conversation-id="' + CSS.escape(focusedId) + '"]');
       if (again) again.focus();
@@ -131,29 +132,29 @@
     const status = md.status || 'pending';
     const facts = h('dl', { className: 'facts' });
     const rows = [
-      ['Package price', md.hourly_rate != null ? A.money(md.hourly_rate) + ' / hour' : ''],
-      ['Offer', md.counter_offer_price != null ? A.money(md.counter_offer_price) + ' / hour' : ''],
-      ['Schedule', A.scheduleSummary(md)],
-      ['For', md.requester_type === 'parent' ? md.requested_to_name || 'Their child' : ''],
-      ['Requested by', md.requester_name || m.sender_name || ''],
+      [T('requests.package_price'), md.hourly_rate != null ? T('requests.money_per_hour', { money: A.money(md.hourly_rate) }) : ''],
+      [T('requests.offer'), md.counter_offer_price != null ? T('requests.money_per_hour', { money: A.money(md.counter_offer_price) }) : ''],
+      [T('requests.schedule'), A.scheduleSummary(md)],
+      [T('requests.for'), md.requester_type === 'parent' ? md.requested_to_name || T('chat.their_child') : ''],
+      [T('chat.requested_by'), md.requester_name || m.sender_name || ''],
     ];
     rows.forEach(function (row) {
       if (row[1]) A.append(facts, h('dt', null, row[0]), h('dd', null, row[1]));
     });
     const card = h(
       'article',
-      { className: 'request-card', dataset: { requestId: String(requestId), status: status }, 'aria-label': 'Session request' },
-      h('div', { className: 'head' }, h('span', { className: 'title' }, 'Session request'), A.statusBadge(status)),
-      h('h3', null, md.package_name || 'Package #' + md.package_id),
+      { className: 'request-card', dataset: { requestId: String(requestId), status: status }, 'aria-label': T('chat.session_request') },
+      h('div', { className: 'head' }, h('span', { className: 'title' }, T('chat.session_request')), A.statusBadge(status)),
+      h('h3', null, md.package_name || T('requests.package_number', { id: md.package_id })),
       facts,
       md.message ? h('p', { className: 'quote' }, '“' + md.message + '”') : null,
-      status === 'rejected' && md.rejected_reason ? h('p', { className: 'reason' }, 'Reason: ' + md.rejected_reason) : null
+      status === 'rejected' && md.rejected_reason ? h('p', { className: 'reason' }, T('requests.reason', { reason: md.rejected_reason })) : null
     );
     if (status === 'pending' && requestId) {
       const canRespond = isTutorOf(md) && m.sender_user_id !== state.me.id;
       const canCancel = m.sender_user_id === state.me.id;
       if (canRespond && state.me.active_role !== 'tutor') {
-        A.append(card, h('p', { className: 'small muted' }, 'Switch to your tutor role (top bar) to answer this request.'));
+        A.append(card, h('p', { className: 'small muted' }, T('chat.switch_to_tutor')));
       } else if (canRespond || canCancel) {
         A.append(
           card,
@@ -178,14 +179,14 @@
       return h('div', { className: 'msg-system', dataset: { messageId: String(m.id) } }, m.content || '', ' · ', when);
     }
     let body;
-    if (m.is_deleted) body = h('div', { className: 'bubble' }, 'Message deleted');
+    if (m.is_deleted) body = h('div', { className: 'bubble' }, T('chat.deleted'));
     else if (m.message_type === 'session_request') body = requestCard(m);
     else body = h('div', { className: 'bubble' }, m.content || '');
     return h(
       'div',
       { className: 'msg' + (mine ? ' mine' : '') + (m.is_deleted ? ' deleted' : ''), dataset: { messageId: String(m.id), type: m.message_type } },
       body,
-      h('div', { className: 'meta' }, (mine ? 'You' : m.sender_name || '') + (mine || m.sender_name ? ' · ' : '') + when + (m.edited_at && !m.is_deleted ? ' · edited' : ''))
+      h('div', { className: 'meta' }, (mine ? T('chat.you') : m.sender_name || '') + (mine || m.sender_name ? ' · ' : '') + when + (m.edited_at && !m.is_deleted ? ' · ' + T('chat.edited') : ''))
     );
   }
 
@@ -229,7 +230,7 @@
     const existing = $('load-older');
     if (existing) existing.remove();
     if (!state.hasMore) return;
-    const button = h('button', { type: 'button', id: 'load-older', className: 'btn btn-secondary btn-sm load-older' }, 'Load earlier messages');
+    const button = h('button', { type: 'button', id: 'load-older', className: 'btn btn-secondary btn-sm load-older' }, T('chat.load_earlier'));
     button.addEventListener('click', loadOlder);
     $('messages').prepend(button);
   }
@@ -252,7 +253,7 @@
     state.lastReadSent = 0;
     state.threadLoaded = false;
     const c = findConversation(id);
-    const name = c ? otherName(c) : 'Conversation';
+    const name = c ? otherName(c) : T('inbox.conversation');
     $('thread-placeholder').hidden = true;
     $('thread-header').hidden = false;
     $('messages').hidden = false;
@@ -276,8 +277,8 @@
     } catch (error) {
       if (token !== state.loadingThread) return;
       if (error.status === 404) {
-        showError('This conversation is not available.');
-      } else if (error.status !== 401) showError('Could not load messages: ' + error.message);
+        showError(T('chat.unavailable'));
+      } else if (error.status !== 401) showError(T('chat.messages_failed', { error: error.message }));
     }
   }
 
@@ -294,7 +295,7 @@
       renderLoadOlder();
       box.scrollTop = box.scrollHeight - before;
     } catch (error) {
-      A.toast('Could not load earlier messages: ' + error.message, 'error');
+      A.toast(T('chat.earlier_failed', { error: error.message }), 'error');
     }
   }
 
@@ -367,7 +368,7 @@
       noteMessage(m);
       input.focus();
     } catch (error) {
-      A.toast('Message not sent: ' + error.message, 'error');
+      A.toast(T('chat.not_sent', { error: error.message }), 'error');
     } finally {
       button.disabled = false;
     }
@@ -441,7 +442,7 @@
     try {
       state.me = await A.requireLogin();
     } catch (error) {
-      if (error.status !== 401) showError('Could not load your account: ' + error.message);
+      if (error.status !== 401) showError(T('chat.account_failed', { error: error.message }));
       return;
     }
     A.renderHeader('inbox.html');
@@ -463,7 +464,7 @@
     try {
       await loadConversations();
     } catch (error) {
-      if (error.status !== 401) showError('Could not load your conversations: ' + error.message);
+      if (error.status !== 401) showError(T('chat.conversations_failed', { error: error.message }));
       return;
     }
     const wanted = parseInt(A.param('conversation'), 10);
@@ -482,5 +483,5 @@
     });
   }
 
-  start();
+  window.I18n.ready.then(start);
 })();

@@ -3,6 +3,7 @@
   'use strict';
   const A = window.Astegni;
   const h = A.h;
+  const T = window.I18n.t;
   const $ = function (id) { return document.getElementById(id); };
 
   async function start() {
@@ -16,22 +17,22 @@
     }
     localStorage.setItem('user', JSON.stringify(me));
     A.renderHeader('index.html');
-    $('hero-title').textContent = 'Welcome back, ' + me.first_name + '.';
+    $('hero-title').textContent = T('home.welcome', { name: me.first_name });
     const actions = A.clear($('hero-actions'));
     if (me.active_role === 'tutor') {
-      $('hero-text').textContent = 'Answer session requests from students and parents, and keep in touch in your inbox.';
-      A.append(actions, h('a', { className: 'btn btn-primary', href: 'requests.html' }, 'Incoming requests'));
+      $('hero-text').textContent = T('home.tutor_text');
+      A.append(actions, h('a', { className: 'btn btn-primary', href: 'requests.html' }, T('requests.incoming')));
       if (me.role_ids && me.role_ids.tutor) {
-        A.append(actions, h('a', { className: 'btn btn-secondary', href: 'view-tutor.html?id=' + me.role_ids.tutor }, 'My public profile'));
+        A.append(actions, h('a', { className: 'btn btn-secondary', href: 'view-tutor.html?id=' + me.role_ids.tutor }, T('home.public_profile')));
       }
     } else {
-      A.append(actions, h('a', { className: 'btn btn-primary', href: 'requests.html' }, 'My requests'));
-      A.append(actions, h('a', { className: 'btn btn-secondary', href: 'inbox.html' }, 'Inbox'));
+      A.append(actions, h('a', { className: 'btn btn-primary', href: 'requests.html' }, T('requests.mine')));
+      A.append(actions, h('a', { className: 'btn btn-secondary', href: 'inbox.html' }, T('nav.inbox')));
       try {
         const requests = await A.get('/api/session-requests/my-requests?limit=50');
         const seen = new Map();
         (requests || []).forEach(function (r) {
-          if (r.tutor_id && !seen.has(r.tutor_id)) seen.set(r.tutor_id, r.tutor_name || 'Tutor #' + r.tutor_id);
+          if (r.tutor_id && !seen.has(r.tutor_id)) seen.set(r.tutor_id, r.tutor_name || T('tutor.number', { id: r.tutor_id }));
         });
         if (seen.size) {
           const list = A.clear($('recent-list'));
@@ -46,5 +47,5 @@
     }
   }
 
-  start();
+  window.I18n.ready.then(start);
 })();

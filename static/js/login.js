@@ -3,6 +3,7 @@
   'use strict';
   const A = window.Astegni;
   const h = A.h;
+  const T = window.I18n.t;
 
   const form = document.getElementById('login-form');
   const errorBox = document.getElementById('login-error');
@@ -35,7 +36,7 @@
           'label',
           { className: 'role-option' },
           h('input', { type: 'radio', name: 'role', value: role, checked: role === user.active_role }),
-          role
+          T('role.' + role)
         )
       );
     });
@@ -49,11 +50,11 @@
     const email = form.email.value.trim();
     const password = form.password.value;
     if (!email || !password) {
-      showError(errorBox, 'Enter your email and password.');
+      showError(errorBox, T('login.need_both'));
       return;
     }
     submit.disabled = true;
-    submit.textContent = 'Logging in…';
+    submit.textContent = T('login.logging_in');
     try {
       const response = await fetch('/api/login', {
         method: 'POST',
@@ -62,17 +63,17 @@
       });
       const body = await A.readJson(response);
       if (!response.ok) {
-        showError(errorBox, A.errorMessage(body && body.detail) || 'Login failed (HTTP ' + response.status + ')');
+        showError(errorBox, window.I18n.errorText(body && body.code, A.errorMessage(body && body.detail)) || T('error.http_status', { status: response.status }));
         return;
       }
       A.saveLogin(body);
       if ((body.user.roles || []).length > 1) showRoleChoice(body.user);
       else location.href = nextPage();
     } catch (error) {
-      showError(errorBox, 'Could not reach the server. Check your connection and try again.');
+      showError(errorBox, T('error.offline'));
     } finally {
       submit.disabled = false;
-      submit.textContent = 'Log in';
+      submit.textContent = T('common.log_in');
     }
   });
 
@@ -90,9 +91,11 @@
     }
   });
 
-  A.renderHeader('');
-  // Already logged in with several roles: offer the role choice straight away.
-  const user = A.currentUser();
-  if (A.token() && user && A.param('switch') === '1' && (user.roles || []).length > 1) showRoleChoice(user);
-  else form.email.focus();
+  window.I18n.ready.then(function () {
+    A.renderHeader('');
+    // Already logged in with several roles: offer the role choice straight away.
+    const user = A.currentUser();
+    if (A.token() && user && A.param('switch') === '1' && (user.roles || []).length > 1) showRoleChoice(user);
+    else form.email.focus();
+  });
 })();

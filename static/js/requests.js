@@ -6,6 +6,7 @@
   'use strict';
   const A = window.Astegni;
   const h = A.h;
+  const T = window.I18n.t;
   const $ = function (id) { return document.getElementById(id); };
   const STATUSES = ['', 'pending', 'accepted', 'rejected', 'cancelled', 'expired'];
 
@@ -28,9 +29,13 @@
             renderFilters();
             load(false);
           },
-        }, s ? A.label(s) : 'All')
+        }, s ? T('status.' + s) : T('requests.all'))
       );
     });
+  }
+
+  function perHour(value) {
+    return T('requests.money_per_hour', { money: A.money(value) });
   }
 
   function item(r) {
@@ -38,20 +43,20 @@
     const facts = h('dl', { className: 'facts' });
     const rows = state.tutorView
       ? [
-          ['From', r.requester_name ? r.requester_name + (r.requester_type ? ' (' + r.requester_type + ')' : '') : ''],
-          ['For', r.requester_type === 'parent' ? r.requested_to_name || '' : ''],
+          [T('requests.from'), r.requester_name ? r.requester_name + (r.requester_type ? ' (' + T('role.' + r.requester_type) + ')' : '') : ''],
+          [T('requests.for'), r.requester_type === 'parent' ? r.requested_to_name || '' : ''],
         ]
       : [
-          ['Tutor', r.tutor_name || ''],
-          ['For', r.requester_type === 'parent' ? r.requested_to_name || '' : ''],
+          [T('requests.tutor'), r.tutor_name || ''],
+          [T('requests.for'), r.requester_type === 'parent' ? r.requested_to_name || '' : ''],
         ];
     rows.push(
-      ['Schedule', schedule],
-      ['Package price', r.hourly_rate != null ? A.money(r.hourly_rate) + ' / hour' : ''],
-      ['Offer', r.counter_offer_price != null ? A.money(r.counter_offer_price) + ' / hour' : ''],
-      ['Agreed price', r.agreed_price != null ? A.money(r.agreed_price) + ' / hour' : ''],
-      ['Sent', A.dateTimeLabel(r.created_at)],
-      ['Answered', r.responded_at ? A.dateTimeLabel(r.responded_at) : '']
+      [T('requests.schedule'), schedule],
+      [T('requests.package_price'), r.hourly_rate != null ? perHour(r.hourly_rate) : ''],
+      [T('requests.offer'), r.counter_offer_price != null ? perHour(r.counter_offer_price) : ''],
+      [T('requests.agreed_price'), r.agreed_price != null ? perHour(r.agreed_price) : ''],
+      [T('requests.sent'), A.dateTimeLabel(r.created_at)],
+      [T('requests.answered'), r.responded_at ? A.dateTimeLabel(r.responded_at) : '']
     );
     rows.forEach(function (row) {
       if (row[1]) A.append(facts, h('dt', null, row[0]), h('dd', null, row[1]));
@@ -59,14 +64,14 @@
     const li = h(
       'li',
       { className: 'card request-item', dataset: { requestId: String(r.id), status: r.status } },
-      h('div', { className: 'head' }, h('h3', null, r.package_name || 'Package #' + r.package_id), A.statusBadge(r.status)),
+      h('div', { className: 'head' }, h('h3', null, r.package_name || T('requests.package_number', { id: r.package_id })), A.statusBadge(r.status)),
       facts,
       r.message ? h('p', { className: 'quote' }, '“' + r.message + '”') : null,
-      r.status === 'rejected' && r.rejected_reason ? h('p', { className: 'small reason' }, 'Reason: ' + r.rejected_reason) : null
+      r.status === 'rejected' && r.rejected_reason ? h('p', { className: 'small reason' }, T('requests.reason', { reason: r.rejected_reason })) : null
     );
     const links = h('div', { className: 'row small' });
-    if (r.conversation_id) A.append(links, h('a', { href: 'inbox.html?conversation=' + encodeURIComponent(r.conversation_id) }, 'Open conversation →'));
-    if (!state.tutorView && r.tutor_id) A.append(links, h('a', { href: 'view-tutor.html?id=' + encodeURIComponent(r.tutor_id) }, 'View tutor'));
+    if (r.conversation_id) A.append(links, h('a', { href: 'inbox.html?conversation=' + encodeURIComponent(r.conversation_id) }, T('requests.open_conversation')));
+    if (!state.tutorView && r.tutor_id) A.append(links, h('a', { href: 'view-tutor.html?id=' + encodeURIComponent(r.tutor_id) }, T('requests.view_tutor')));
     if (links.childNodes.length) A.append(li, links);
     if (r.status === 'pending') {
       A.append(
@@ -79,7 +84,7 @@
             Object.assign(r, result);
             const fresh = item(r);
             li.replaceWith(fresh);
-            A.toast('Request ' + result.status + '.', 'ok');
+            A.toast(T('requests.done_toast', { status: T('status.' + result.status) }), 'ok');
           },
         })
       );
@@ -92,9 +97,10 @@
     state.items.forEach(function (r) { A.append(list, item(r)); });
     const empty = $('requests-empty');
     empty.hidden = state.items.length > 0;
-    empty.textContent = state.tutorView
-      ? 'No requests' + (state.status ? ' with status “' + state.status + '”' : '') + ' yet. Students and parents request your packages from your profile.'
-      : 'No requests' + (state.status ? ' with status “' + state.status + '”' : '') + ' yet. Open a tutor and choose a package to send one.';
+    const none = state.status
+      ? T('requests.none_with_status', { status: T('status.' + state.status) })
+      : T('requests.none');
+    empty.textContent = none + ' ' + (state.tutorView ? T('requests.empty_tutor') : T('requests.empty_requester'));
     $('load-more').hidden = !state.next;
   }
 
@@ -110,7 +116,7 @@
     } catch (error) {
       if (error.status === 401) return;
       const box = $('requests-error');
-      box.textContent = 'Could not load requests: ' + error.message;
+      box.textContent = T('requests.load_failed', { error: error.message });
       box.hidden = false;
     }
   }
@@ -130,10 +136,10 @@
     }
     A.renderHeader('requests.html');
     state.tutorView = state.me.active_role === 'tutor';
-    $('requests-title').textContent = state.tutorView ? 'Incoming requests' : 'My requests';
+    $('requests-title').textContent = state.tutorView ? T('requests.incoming') : T('requests.mine');
     $('requests-intro').textContent = state.tutorView
-      ? 'Session requests from students and parents for your packages.'
-      : 'The sessions you asked tutors for, and their answers.';
+      ? T('requests.intro_tutor')
+      : T('requests.intro_requester');
     const wanted = A.param('status');
     if (STATUSES.indexOf(wanted) > 0) state.status = wanted;
     renderFilters();
@@ -151,5 +157,5 @@
     });
   }
 
-  start();
+  window.I18n.ready.then(start);
 })();

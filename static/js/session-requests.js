@@ -7,6 +7,7 @@
   'use strict';
   const A = window.Astegni;
   const h = A.h;
+  const T = window.I18n.t;
 
   function respond(requestId, status, reason) {
     const body = { status: status };
@@ -28,8 +29,8 @@
 
     function fail(error) {
       errorBox.textContent = error.status === 409
-        ? 'This request was already answered: ' + error.message
-        : 'Could not update the request: ' + error.message;
+        ? T('actions.already_answered', { error: error.message })
+        : T('actions.update_failed', { error: error.message });
       errorBox.hidden = false;
     }
 
@@ -38,16 +39,16 @@
     }
 
     if (options.canRespond) {
-      const accept = h('button', { type: 'button', className: 'btn btn-success btn-sm' }, 'Accept');
-      const reject = h('button', { type: 'button', className: 'btn btn-danger btn-sm' }, 'Reject');
+      const accept = h('button', { type: 'button', className: 'btn btn-success btn-sm' }, T('actions.accept'));
+      const reject = h('button', { type: 'button', className: 'btn btn-danger btn-sm' }, T('actions.reject'));
       const reasonId = 'reason-' + options.requestId + '-' + Math.random().toString(36).slice(2, 7);
-      const reasonInput = h('textarea', { id: reasonId, maxlength: '500', rows: '2', placeholder: 'e.g. My schedule is full on those days' });
-      const confirmReject = h('button', { type: 'submit', className: 'btn btn-danger btn-sm' }, 'Reject request');
-      const keep = h('button', { type: 'button', className: 'btn btn-secondary btn-sm' }, 'Back');
+      const reasonInput = h('textarea', { id: reasonId, maxlength: '500', rows: '2', placeholder: T('actions.reason_placeholder') });
+      const confirmReject = h('button', { type: 'submit', className: 'btn btn-danger btn-sm' }, T('actions.reject_request'));
+      const keep = h('button', { type: 'button', className: 'btn btn-secondary btn-sm' }, T('actions.back'));
       const reasonForm = h(
         'form',
         { className: 'reason-form', hidden: true },
-        h('label', { for: reasonId }, 'Reason for rejecting (shown to the requester)'),
+        h('label', { for: reasonId }, T('actions.reason_label')),
         reasonInput,
         h('div', { className: 'row' }, confirmReject, keep)
       );
@@ -90,9 +91,9 @@
       A.append(bar, accept, reject, reasonForm);
     }
     if (options.canCancel) {
-      const cancelButton = h('button', { type: 'button', className: 'btn btn-secondary btn-sm' }, 'Cancel request');
+      const cancelButton = h('button', { type: 'button', className: 'btn btn-secondary btn-sm' }, T('actions.cancel_request'));
       cancelButton.addEventListener('click', async function () {
-        if (!confirm('Cancel this session request?')) return;
+        if (!confirm(T('actions.confirm_cancel'))) return;
         cancelButton.disabled = true;
         errorBox.hidden = true;
         try {

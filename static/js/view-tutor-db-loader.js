@@ -9,6 +9,7 @@
   'use strict';
   const A = window.Astegni;
   const h = A.h;
+  const T = window.I18n.t;
 
   const state = {
     me: null,
@@ -31,7 +32,7 @@
     const tutorId = parseInt(A.param('id'), 10);
     A.renderHeader('');
     if (!tutorId || tutorId < 1) {
-      pageError('No tutor chosen. Open a tutor from the home page.');
+      pageError(T('tutor.none_chosen'));
       return;
     }
     try {
@@ -50,8 +51,8 @@
       renderProfile(state.tutor);
       renderPackages(state.packages);
     } catch (error) {
-      if (error.status === 404) pageError('This tutor does not exist or is no longer available.');
-      else if (error.status !== 401) pageError('Could not load the tutor: ' + error.message);
+      if (error.status === 404) pageError(T('tutor.missing'));
+      else if (error.status !== 401) pageError(T('tutor.load_failed', { error: error.message }));
     }
   }
 
@@ -64,8 +65,8 @@
   }
 
   function tutorName(t) {
-    if (!t) return 'the tutor';
-    return t.full_name || [t.first_name, t.father_name].filter(Boolean).join(' ') || 'Tutor #' + t.id;
+    if (!t) return T('tutor.the_tutor');
+    return t.full_name || [t.first_name, t.father_name].filter(Boolean).join(' ') || T('tutor.number', { id: t.id });
   }
 
   function renderProfile(t) {
@@ -74,25 +75,25 @@
     $('tutor-name').textContent = name;
     $('tutor-avatar').textContent = A.initials(name);
     const meta = A.clear($('tutor-meta'));
-    if (t.is_verified) A.append(meta, h('span', { className: 'verified' }, '✓ Verified tutor'));
+    if (t.is_verified) A.append(meta, h('span', { className: 'verified' }, T('tutor.verified')));
     (t.subjects || []).forEach(function (s) { A.append(meta, h('span', { className: 'tag' }, s)); });
     if (t.location) A.append(meta, h('span', { className: 'tag' }, t.location));
-    if ((t.languages || []).length) A.append(meta, h('span', { className: 'tag' }, 'Speaks ' + t.languages.join(', ')));
-    $('tutor-bio').textContent = t.bio || 'This tutor has not written a bio yet.';
+    if ((t.languages || []).length) A.append(meta, h('span', { className: 'tag' }, T('tutor.speaks', { languages: t.languages.join(', ') })));
+    $('tutor-bio').textContent = t.bio || T('tutor.no_bio');
     $('tutor-profile').removeAttribute('aria-busy');
     const role = state.me && state.me.active_role;
     $('role-hint').textContent = !state.me
-      ? 'Log in as a student or parent to request sessions.'
+      ? T('tutor.login_hint')
       : role === 'student' || role === 'parent'
-        ? 'Choose a package to see its details and request sessions.'
-        : 'Switch to a student or parent role to request sessions.';
+        ? T('tutor.choose_package')
+        : T('tutor.switch_role_hint');
   }
 
   function renderPackages(packages) {
     const box = A.clear($('packages'));
     const active = packages.filter(function (p) { return p.is_active !== false; });
     if (!active.length) {
-      A.append(box, h('div', { className: 'card empty' }, 'This tutor has no packages yet.'));
+      A.append(box, h('div', { className: 'card empty' }, T('tutor.no_packages')));
       return;
     }
     active.forEach(function (p) {
@@ -108,15 +109,15 @@
             onclick: function (event) { openPackageDetailsModal(p.id, event.currentTarget); },
           },
           h('h3', null, p.name),
-          h('div', { className: 'price' }, A.money(p.hourly_rate), ' ', h('small', null, 'per hour')),
+          h('div', { className: 'price' }, A.money(p.hourly_rate), ' ', h('small', null, T('tutor.per_hour'))),
           p.description ? h('p', { className: 'desc' }, p.description) : null,
           h(
             'div',
             { className: 'row small muted' },
             h('span', null, A.scheduleSummary(p)),
-            p.session_format ? h('span', { className: 'tag' }, A.label(p.session_format)) : null
+            p.session_format ? h('span', { className: 'tag' }, T('format.' + p.session_format)) : null
           ),
-          h('span', { className: 'cta' }, 'View details & request →')
+          h('span', { className: 'cta' }, T('tutor.view_details'))
         )
       );
     });
@@ -153,7 +154,7 @@
   function buildDayChoices() {
     const box = A.clear($('day-choices'));
     A.WEEKDAYS.forEach(function (day) {
-      A.append(box, h('label', { className: 'choice' }, h('input', { type: 'checkbox', name: 'days', value: day }), day));
+      A.append(box, h('label', { className: 'choice' }, h('input', { type: 'checkbox', name: 'days', value: day }), T('day.' + day)));
     });
   }
 
@@ -179,7 +180,7 @@
           A.shortDate(d),
           h('button', {
             type: 'button',
-            'aria-label': 'Remove ' + A.dateLabel(d),
+            'aria-label': T('tutor.remove_date', { date: A.dateLabel(d) }),
             onclick: function () {
               state.dates = state.dates.filter(function (x) { return x !== d; });
               renderDates();
@@ -201,11 +202,11 @@
     const input = $('date-input');
     const value = input.value;
     if (!value) {
-      formError('Pick a date first.');
+      formError(T('tutor.pick_date'));
       return;
     }
     if (value < todayIso()) {
-      formError('Choose a date from today on.');
+      formError(T('tutor.date_past'));
       return;
     }
     formError('');
@@ -253,13 +254,13 @@
     const role = state.me.active_role;
 
     if (state.tutor && state.me.id === state.tutor.user_id) {
-      A.append(blocked, 'This is your own profile, so you cannot request your own package.');
+      A.append(blocked, T('tutor.own_profile'));
       blocked.hidden = false;
       submit.disabled = true;
       return;
     }
     if (role !== 'student' && role !== 'parent') {
-      A.append(blocked, 'Session requests are sent as a student or a parent. ');
+      A.append(blocked, T('tutor.role_needed'), ' ');
       const other = (state.me.roles || []).filter(function (r) { return r === 'student' || r === 'parent'; });
       other.forEach(function (r) {
         A.append(blocked, h('button', {
@@ -276,7 +277,7 @@
               formError(error.message);
             }
           },
-        }, 'Switch to ' + r), ' ');
+        }, T('tutor.switch_to', { role: T('role.' + r) })), ' ');
       });
       blocked.hidden = false;
       submit.disabled = true;
@@ -289,20 +290,20 @@
       try {
         const children = await loadChildren();
         if (!children.length) {
-          $('child-hint').textContent = 'Add your child to your account first; requests are made for a child.';
+          $('child-hint').textContent = T('tutor.add_child_first');
           select.disabled = true;
           submit.disabled = true;
           return;
         }
         select.disabled = false;
-        A.append(select, h('option', { value: '' }, 'Choose a child…'));
+        A.append(select, h('option', { value: '' }, T('tutor.choose_child')));
         children.forEach(function (c) {
           A.append(select, h('option', { value: String(c.id) }, c.name + (c.grade_level ? ' (' + c.grade_level + ')' : '')));
         });
         if (children.length === 1) select.value = String(children[0].id);
-        $('child-hint').textContent = 'The tutor will see the request is for this child.';
+        $('child-hint').textContent = T('tutor.child_hint');
       } catch (error) {
-        $('child-hint').textContent = 'Could not load your children: ' + error.message;
+        $('child-hint').textContent = T('tutor.children_failed', { error: error.message });
         submit.disabled = true;
       }
     }
@@ -314,17 +315,17 @@
     $('package-modal-description').hidden = !p.description;
     const facts = A.clear($('package-facts'));
     const rows = [
-      ['Price', A.money(p.hourly_rate) + ' per hour'],
-      ['Tutor', tutorName(state.tutor)],
-      ['Schedule', A.scheduleSummary(p)],
-      ['Format', p.session_format ? A.label(p.session_format) : ''],
+      [T('tutor.price'), T('tutor.money_per_hour', { money: A.money(p.hourly_rate) })],
+      [T('tutor.tutor'), tutorName(state.tutor)],
+      [T('tutor.schedule'), A.scheduleSummary(p)],
+      [T('tutor.format'), p.session_format ? T('format.' + p.session_format) : ''],
     ];
     rows.forEach(function (row) {
       if (!row[1]) return;
       A.append(facts, h('dt', null, row[0]), h('dd', null, row[1]));
     });
     $('counter-offer-hint').textContent =
-      'The package price is ' + A.money(p.hourly_rate) + ' per hour. Leave empty to accept it.';
+      T('tutor.offer_hint', { money: A.money(p.hourly_rate) });
 
     // Prefill the form from the package's own schedule.
     form.reset();
@@ -382,21 +383,21 @@
     const problems = [];
     if (state.me.active_role === 'parent') {
       const child = $('child-select').value;
-      if (!child) problems.push('Choose which child the sessions are for.');
+      if (!child) problems.push(T('tutor.need_child'));
       else body.requested_to_id = parseInt(child, 10);
     }
     const start = $('start-time').value;
     const end = $('end-time').value;
     if (type === 'recurring') {
       body.days = Array.prototype.map.call(form.querySelectorAll('input[name="days"]:checked'), function (b) { return b.value; });
-      if (!body.days.length) problems.push('Pick at least one day.');
-      if (!start || !end) problems.push('Enter a start and an end time.');
+      if (!body.days.length) problems.push(T('tutor.need_day'));
+      if (!start || !end) problems.push(T('tutor.need_times'));
     } else {
       body.specific_dates = state.dates.slice();
-      if (!body.specific_dates.length) problems.push('Add at least one date.');
-      if ((start && !end) || (!start && end)) problems.push('Enter both a start and an end time, or neither.');
+      if (!body.specific_dates.length) problems.push(T('tutor.need_date'));
+      if ((start && !end) || (!start && end)) problems.push(T('tutor.both_times'));
     }
-    if (start && end && start >= end) problems.push('The start time must be before the end time.');
+    if (start && end && start >= end) problems.push(T('tutor.time_order'));
     if (start) body.start_time = start;
     if (end) body.end_time = end;
     const message = $('request-message').value.trim();
@@ -404,7 +405,7 @@
     const offerText = $('counter-offer').value.trim();
     if (offerText) {
       const offer = Number(offerText);
-      if (!(offer > 0) || offer > 1000000) problems.push('Your price offer must be between 0.01 and 1,000,000 ETB.');
+      if (!(offer > 0) || offer > 1000000) problems.push(T('tutor.offer_range'));
       else body.counter_offer_price = Math.round(offer * 100) / 100;
     }
     try {
@@ -420,8 +421,7 @@
   function showSuccess(result) {
     const p = state.pkg;
     $('success-text').textContent =
-      'Your request for “' + p.name + '” was sent to ' + tutorName(state.tutor) +
-      '. You will see the answer in your inbox.';
+      T('tutor.sent_text', { package: p.name, tutor: tutorName(state.tutor) });
     const link = $('open-conversation');
     link.href = result.conversation_id ? 'inbox.html?conversation=' + encodeURIComponent(result.conversation_id) : 'inbox.html';
     showFormView(true);
@@ -442,7 +442,7 @@
     state.busy = true;
     button.disabled = true;
     button.setAttribute('aria-busy', 'true');
-    button.textContent = 'Sending…';
+    button.textContent = T('tutor.sending');
     try {
       const response = await A.fetch('/api/session-requests', {
         method: 'POST',
@@ -450,28 +450,27 @@
       });
       const error = (await A.readJson(response)) || {};
       if (response.status === 409) {
-        alert('⚠️ Request Already Sent\n\n' + error.detail);
+        alert(T('tutor.already_sent') + '\n\n' + window.I18n.errorText(error.code, error.detail));
         window.closePackageDetailsModal();
         return;
       }
       if (!response.ok) {
-        throw new Error(A.errorMessage(error.detail) || 'The server answered HTTP ' + response.status + '.');
+        throw new Error(window.I18n.errorText(error.code, A.errorMessage(error.detail)) || T('error.http_status', { status: response.status }));
       }
       showSuccess(error);
     } catch (error) {
       if (error.status === 401) return; // on its way to the login page
-      const message = error.message === 'Failed to fetch' ? 'Could not reach the server. Check your connection.' : error.message;
-      alert('❌ Failed to send session request:\n\n' + message);
+      const message = error.message === 'Failed to fetch' ? T('error.offline') : error.message;
+      alert(T('tutor.send_failed') + '\n\n' + message);
     } finally {
       state.busy = false;
       button.disabled = false;
       button.removeAttribute('aria-busy');
-      button.textContent = 'Send request';
+      button.textContent = T('view_tutor.send_request');
     }
   }
 
   // ---------------------------------------------------------------- wiring
-  buildDayChoices();
   form.addEventListener('submit', function (event) {
     event.preventDefault();
     submitPackageRequest();
@@ -497,5 +496,8 @@
   window.closePackageDetailsModal = closePackageDetailsModal;
   window.openPackageDetailsModal = openPackageDetailsModal;
 
-  loadTutor();
+  window.I18n.ready.then(function () {
+    buildDayChoices();
+    loadTutor();
+  });
 })();
