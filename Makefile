@@ -31,7 +31,7 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
 
-# Hardening (issue 7). `make test` runs a short fuzz pass; these run the long forms.
+# Hardening: `make test` runs a short fuzz pass; these run the long forms.
 .PHONY: soak faults
 FUZZ_EXAMPLES ?= 100
 SOAK_MINUTES ?= 10
@@ -45,18 +45,18 @@ soak: $(STAMP)
 faults: $(STAMP)
 	$(BIN)/python -m bench.faults.run $(FAULTS_ARGS)
 
-# The migration's timing figure (issue 5): 100k legacy conversations, 1M messages; prints rows/s.
+# The migration's timing figure: 100k legacy conversations, 1M messages; prints rows/s.
 .PHONY: bench-migration
 bench-migration: $(STAMP)
 	$(BIN)/python -m bench.migration.run
 
-# The chat's figures (issue 4): REST sends/s and delivery latency to WebSockets on another
+# The chat's figures: REST sends/s and delivery latency to WebSockets on another
 # process, conversation-list latency at 10k and 1M messages. BENCH_CHAT_ARGS=--quick for a short run.
 .PHONY: bench-chat
 bench-chat: $(STAMP)
 	$(BIN)/python -m bench.chat.run $(BENCH_CHAT_ARGS)
 
-# POST /api/session-requests under wrk against pgbench running the same SQL (issue 3); prints
+# POST /api/session-requests under wrk against pgbench running the same SQL; prints
 # requests/s, p50, p99, non-2xx and the ratio. BENCH_ARGS e.g. --duration 30 --workers 2.
 bench: $(STAMP)
 	$(BIN)/python -m bench.session_requests.run $(BENCH_ARGS)

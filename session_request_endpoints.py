@@ -1,4 +1,4 @@
-"""The session-request API (CONTRACT section 4): create, my-requests, cancel, the tutor's list,
+"""The session-request API: create, my-requests, cancel, the tutor's list,
 detail, accept/reject, and my-students.
 
 Handlers take the token's claims (no database work) and hand everything else to one

@@ -1,4 +1,4 @@
-"""QA check of duplicate prevention for session requests, against a live server (CONTRACT §7).
+"""QA check of duplicate prevention for session requests, against a live server.
 
     python test_duplicate_session_request.py [--base-url URL] [--email E] [--password P]
         [--tutor-id N] [--package-id N] [--other-package-id N]

@@ -23,7 +23,7 @@ queries = Queries("profiles.sql")
 Weekday = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 ScheduleType = Literal["recurring", "specific_dates", "flexible"]
 SessionFormat = Literal["online", "in_person", "hybrid"]
-# ETB, at most two decimals (CONTRACT: money is a JSON number).
+# ETB, at most two decimals, sent as a JSON number.
 HourlyRate = Annotated[Decimal, Field(gt=0, le=100_000, decimal_places=2)]
 
 UNAUTHORIZED = {401: {"description": "Missing, invalid or expired token, or user deactivated"}}

@@ -1,4 +1,4 @@
-"""Databases of the legacy, profile-based chat shape (CONTRACT §6), for the migration.
+"""Databases of the legacy, profile-based chat shape, for the migration.
 
 A real installation has the application's own tables and only the three chat tables in the old
 shape, so a legacy database is built the same way: schema.sql first, then the chat tables are

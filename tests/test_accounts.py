@@ -1,4 +1,4 @@
-"""CONTRACT §2: register, login (JSON and form), refresh, me, my-roles, switch-role, throttling."""
+"""Accounts: register, login (JSON and form), refresh, me, my-roles, switch-role, throttling."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT §3: tutor profiles and packages, parents' children, student profile; the demo data."""
+"""Tutor profiles and packages, parents' children, student profile; the demo data."""
 
 from __future__ import annotations
 
