@@ -132,7 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Tutoring marketplace backend: accounts, packages, session requests, chat.",
     )
     app.state.settings = settings
-    # Here, not in main(): uvicorn configures logging afresh in each worker before this runs.
+    # Here, not in main(): uvicorn configures logging afresh in each worker (spawned, so without
+    # main()'s root handler) before this runs, and the filter must sit on every handler.
+    _configure_logging(settings)
     log_redaction.install()
     install_error_handlers(app)
     if settings.cors_origins:
@@ -170,11 +172,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def main() -> None:
-    settings = get_settings()
+def _configure_logging(settings: Settings) -> None:
+    """A root handler for the astegni loggers (a no-op where one exists already)."""
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+
+
+def main() -> None:
+    settings = get_settings()
+    _configure_logging(settings)
     import uvicorn
 
     # uvicorn shuts down gracefully on SIGTERM, then restores this handler and raises SIGTERM

@@ -107,7 +107,7 @@ async def register(
     # Per client address (as the server sees it: uvicorn's proxy-headers setting decides whether a
     # proxy's X-Forwarded-For counts), in a transaction of its own before the password is hashed,
     # so that attempts that fail count too.
-    address = request.client.host if request.client else "unknown"
+    address = rate_limits.client_key(request)
     await db.run(rate_limits.hit, "register", address, settings.register_rate_per_hour, 3600)
     password_hash = await run_in_threadpool(hash_password, settings, body.password)
     fields = body.model_dump(exclude={"password"}) | {"password_hash": password_hash}
@@ -158,7 +158,7 @@ async def _login_credentials(request: Request) -> LoginIn:
 async def login(request: Request, response: Response, db: Db, settings: AppSettings) -> dict[str, Any]:
     no_store(response)
     creds = await _login_credentials(request)
-    client = request.client.host if request.client else ""
+    client = rate_limits.client_key(request)
     candidate = await db.run(_candidate, settings, creds.email, client)
     if candidate["id"] is None:
         await run_in_threadpool(dummy_verify, settings)
@@ -178,7 +178,7 @@ def _candidate(cur, settings: Settings, email: str, client: str) -> dict[str, An
 
 
 def _logged_in(cur, settings: Settings, user_id: int, email: str, client: str) -> dict[str, Any]:
-    login_throttle.succeeded(cur, email, client)
+    login_throttle.succeeded(cur, settings, email, client)
     user = load_principal(cur, Claims(user_id=user_id, role=None, token_type="access"))
     return _started(cur, settings, user)
 

@@ -9,7 +9,10 @@ hit() in a transaction of its own before the action.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+
+from starlette.requests import HTTPConnection
 
 from astegni.errors import TooManyRequests
 from astegni.queries import Queries, execute, fetch_one
@@ -29,6 +32,21 @@ def hit(cur: Any, bucket: str, subject: object, limit: int, window_seconds: int 
     retry_after = row["retry_after"] if isinstance(row, dict) else row[0]
     if retry_after:
         raise TooManyRequests("Too many requests, try again later", retry_after=retry_after)
+
+
+def client_key(conn: HTTPConnection) -> str:
+    """The client address that per-address limits count: an IPv6 client by its /64, since one
+    subscriber holds a whole /64 and could otherwise take a fresh address for every attempt."""
+    host = conn.client.host if conn.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def purge(cur: Any) -> None:

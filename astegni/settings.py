@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     login_account_max_failures: int = Field(default=20, ge=0)
     login_window_seconds: int = Field(default=900, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
+    # An address that logged in to an account is exempt from its account-wide ceiling this long.
+    login_trust_days: int = Field(default=30, ge=0)
     # Open WebSockets per user in one server process; past it the oldest is closed. 0: no limit.
     ws_max_sockets_per_user: int = Field(default=20, ge=0)
     # Session requests one user may create per minute (429 past it); 0 turns the limit off.

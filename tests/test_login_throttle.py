@@ -134,3 +134,22 @@ def test_the_sweep_purges_old_login_counters(db_url, db):
     with db.transaction() as cur:
         cur.execute("SELECT DISTINCT email_key FROM login_attempts")
         assert [row["email_key"] for row in cur.fetchall()] == ["other@example.com"]
+
+
+def test_strangers_cannot_lock_the_owner_out_of_an_address_they_logged_in_from(db_url):
+    addresses = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.9"]
+    with app_clients(db_url, *addresses, login_max_failures=3, login_account_max_failures=6) as clients:
+        *strangers, owner = clients
+        assert login(owner, PASSWORD).status_code == 200  # the owner's usual address, trusted
+        for stranger in strangers:
+            for _ in range(3):
+                login(stranger, "wrong-guess")
+        assert login(strangers[2], PASSWORD).status_code == 429  # the account-wide ceiling holds
+        assert login(owner, PASSWORD).status_code == 200
+
+
+def test_ipv6_clients_are_counted_by_their_64_prefix(db_url):
+    with app_clients(db_url, "2001:db8:0:1::a", "2001:db8:0:1::b", login_max_failures=2) as (first, second):
+        for _ in range(2):
+            assert login(first, "wrong-guess").status_code == 401
+        assert login(second, "wrong-guess").status_code == 429

@@ -65,7 +65,7 @@ CREATE INDEX IF NOT EXISTS parent_children_student_idx ON parent_children (stude
 
 -- Login attempts, counted before the password is checked (login_attempt below) so that the
 -- throttle holds across server processes and against parallel guesses. One row per email and
--- client address, and one per email with client '' (the account-wide ceiling).
+-- client address, and one per email with client '*' (the account-wide ceiling).
 DROP TABLE IF EXISTS login_failures;
 CREATE TABLE IF NOT EXISTS login_attempts (
     email_key    text        NOT NULL,
@@ -77,6 +77,16 @@ CREATE TABLE IF NOT EXISTS login_attempts (
 );
 -- The sweep's purge of windows and lockouts that have ended.
 CREATE INDEX IF NOT EXISTS login_attempts_window_idx ON login_attempts (window_start);
+-- Email and address pairs that logged in successfully: the account-wide ceiling does not apply
+-- to them, so strangers' guesses cannot lock the owner out of their usual address.
+CREATE TABLE IF NOT EXISTS login_trusted (
+    email_key     text        NOT NULL,
+    client        text        NOT NULL,
+    trusted_until timestamptz NOT NULL,
+    PRIMARY KEY (email_key, client)
+);
+-- The sweep's purge of trust that has run out.
+CREATE INDEX IF NOT EXISTS login_trusted_until_idx ON login_trusted (trusted_until);
 
 -- One login attempt on one counter, counted in one statement before the password is checked.
 -- While the counter is locked the attempt is refused and not counted; past p_limit attempts in
