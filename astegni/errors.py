@@ -95,6 +95,7 @@ STATUS_CODES = {
     413: "payload_too_large",
     422: "validation_error",
     429: "rate_limited",
+    431: "request_header_fields_too_large",
     500: "internal_error",
     503: "service_unavailable",
 }

@@ -117,7 +117,7 @@ async def _refuse_handshake(scope: dict, send: Any) -> None:
     """A WebSocket handshake with oversized headers, refused before it is accepted: 431 where the
     server can send an HTTP response to a handshake, else a close (the server answers 403)."""
     if "websocket.http.response" in scope.get("extensions", {}):
-        body = json.dumps({"detail": TOO_LARGE_HEADERS}).encode()
+        body = json.dumps({"detail": TOO_LARGE_HEADERS, "code": status_code_name(431)}).encode()
         headers = with_security_headers([(b"content-type", b"application/json")])
         await send({"type": "websocket.http.response.start", "status": 431, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})

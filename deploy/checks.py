@@ -41,9 +41,13 @@ def check_static(cluster: Cluster) -> list[str]:
                 found.append(f"GET {path} was answered by the app, not by nginx")
             if response.headers.get("server") != "nginx":
                 found.append(f"GET {path}: Server {response.headers.get('server')!r}")
+            policy = response.headers.get("content-security-policy", "")
+            nosniff = response.headers.get("x-content-type-options") == "nosniff"
+            if "frame-ancestors 'none'" not in policy or not nosniff:
+                found.append(f"GET {path}: no page security headers ({policy!r})")
         if http.get("/no-such-page.html").status_code != 404:
             found.append("a missing page is not 404")
-        for path in ("/healthz", "/readyz", "/openapi.json", "/docs"):
+        for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs-assets/swagger-ui.css"):
             response = http.get(path)
             if response.status_code != 200 or "x-request-id" not in response.headers:
                 found.append(f"GET {path} did not reach the app: {response.status_code}")
@@ -56,9 +60,9 @@ def check_limits(cluster: Cluster) -> list[str]:
     with httpx.Client(base_url=cluster.url) as http:
         fits = http.get("/healthz", headers={"X-Padding": "a" * 15_000})
         too_big = http.get("/healthz", headers={"X-Padding": "a" * 17_000})
-        if fits.status_code != 200 or too_big.status_code != 400:
+        if fits.status_code != 200 or too_big.status_code != 431:
             found.append(
-                f"headers of 15 and 17 KB: {fits.status_code}, {too_big.status_code} (want 200, 400)"
+                f"headers of 15 and 17 KB: {fits.status_code}, {too_big.status_code} (want 200, 431)"
             )
         body = b"x" * (1024 * 1024 + 1)
         response = http.post("/api/login", content=body, headers={"Content-Type": "application/json"})
@@ -150,7 +154,7 @@ def check_compose_rendered(cluster: Cluster) -> list[str]:
     )
     committed = PROJECT_DIR / "deploy" / "compose"
     return [
-        f"deploy/compose/{name} is stale: python deploy/render.py --target compose --out deploy/compose"
+        f"deploy/compose/{name} is stale: python -m deploy.render --target compose --out deploy/compose"
         for name in ("nginx.conf", "pgbouncer.ini")
         if (out / name).read_text() != (committed / name).read_text()
     ]

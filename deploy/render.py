@@ -1,7 +1,7 @@
 """Fill deploy/'s templates: nginx.conf and pgbouncer.ini for N instances.
 
-    python deploy/render.py --ports 8001,8002,8003 --out /etc/astegni/rendered
-    python deploy/render.py --target compose --out deploy/compose   # what compose.yaml mounts
+    python -m deploy.render --ports 8001,8002,8003 --out /etc/astegni/rendered
+    python -m deploy.render --target compose --out deploy/compose   # what compose.yaml mounts
 
 writes nginx.conf and pgbouncer.ini with production paths (the defaults below); make
 test-deploy renders the same templates into a temporary directory with its own. Fields are
@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+
+from astegni.http_headers import PAGE_POLICY
 
 DEPLOY_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = DEPLOY_DIR.parent
@@ -59,6 +61,7 @@ def nginx_conf(
             "UPSTREAM_SERVERS": upstream_servers(upstreams),
             "LISTEN": listen,
             "STATIC_DIR": static_dir,
+            "PAGE_POLICY": PAGE_POLICY,
         },
     )
 

@@ -26,7 +26,12 @@ def codes_in_source() -> set[str]:
     found |= set(errors.STATUS_CODES.values()) | set(_FIXED_ANSWERS)
     for path in [*(ROOT / "astegni").rglob("*.py"), ROOT / "session_request_endpoints.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.keyword) and node.arg == "code" and isinstance(node.value, ast.Constant):
+            if (
+                isinstance(node, ast.keyword)
+                and node.arg == "code"
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)  # not a WebSocket close code
+            ):
                 found.add(node.value.value)
             if isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):
@@ -34,6 +39,7 @@ def codes_in_source() -> set[str]:
                         isinstance(key, ast.Constant)
                         and key.value == "code"
                         and isinstance(value, ast.Constant)
+                        and isinstance(value.value, str)
                     ):
                         found.add(value.value)
     return found

@@ -16,6 +16,7 @@ from astegni.i18n import ethiopian
 from astegni.notifications import KINDS
 from astegni.notifications.sender import send_round
 from astegni.queries import fetch_one
+from astegni.request_models import SessionRequestIn
 from astegni.security import Claims
 from astegni.session_requests import create_params, queries
 from tests.conftest import make_settings
@@ -220,6 +221,18 @@ def test_a_read_message_brings_no_digest(client, factory, db, mail, settings):
     assert scalar(db, "SELECT count(*) FROM email_outbox WHERE kind = 'chat_digest'") == 0
 
 
+def test_no_digest_tells_of_messages_from_someone_the_reader_blocks(client, factory, db, mail, settings):
+    student, tutor = factory.student(), factory.tutor()
+    request_id = create(client, student, tutor)
+    conversation_id = scalar(db, "SELECT conversation_id FROM requested_sessions WHERE id = %s", request_id)
+    message = send_chat(client, tutor, conversation_id, "Hi")
+    response = client.post("/api/chat/blocks", json={"user_id": tutor.id}, headers=student.headers)
+    assert response.status_code == 201, response.text
+    wait_past_delay(db, message, settings)
+    asyncio.run(send_round(db, settings))
+    assert scalar(db, "SELECT count(*) FROM email_outbox WHERE kind = 'chat_digest'") == 0
+
+
 # ---------------------------------------------------------------------------- preferences
 
 
@@ -290,17 +303,6 @@ def scalar_in(cur, sql: str) -> Any:
 
 
 def _create_body(tutor) -> dict[str, Any]:
-    body = request_body(tutor)
-    return {
-        "tutor_id": body["tutor_id"],
-        "package_id": body["package_id"],
-        "requested_to_id": None,
-        "message": body["message"],
-        "schedule_type": "recurring",
-        "days": body["days"],
-        "specific_dates": None,
-        "start_time": "14:00",
-        "end_time": "16:00",
-        "timezone": "Africa/Addis_Ababa",
-        "counter_offer_price": None,
-    }
+    """What the create route passes to session_request_create for the usual body."""
+    body = request_body(tutor) | {"start_time": "14:00", "end_time": "16:00"}
+    return SessionRequestIn.model_validate(body).db_params("Africa/Addis_Ababa")

@@ -98,6 +98,10 @@ WITH candidates AS (
                AND m.id > greatest(coalesce(p.last_read_message_id, 0), coalesce(d.last_message_id, 0))
                AND m.sender_user_id <> p.user_id
                AND m.message_type = 'text'
+               -- nothing from someone the reader blocks (user_blocks_pkey)
+               AND NOT EXISTS (SELECT 1 FROM user_blocks b
+                                WHERE b.blocker_user_id = p.user_id
+                                  AND b.blocked_user_id = m.sender_user_id)
                AND NOT m.is_deleted) un
      WHERE c.last_message_at > now() - make_interval(secs => %(lookback_seconds)s)
        AND un.unread > 0
