@@ -47,13 +47,15 @@ async def block_user(
     """Blocks a user the caller is in contact with → {user_id, name, created_at}."""
     if body.user_id == claims.user_id:
         raise BadRequest("You cannot block yourself")
-    block, created = await db.run(_block, claims, body.user_id, settings.block_rate_per_hour)
+    # Counted in a transaction of its own: a refused block (404) counts too, so that nobody can
+    # probe user ids through it quickly.
+    await db.run(_count, claims, settings.block_rate_per_hour)
+    block, created = await db.run(_block, claims, body.user_id)
     response.status_code = 201 if created else 200
     return block
 
 
-def _block(cur, claims: Claims, user_id: int, rate_limit: int) -> tuple[dict[str, Any], bool]:
-    _count(cur, claims, rate_limit)
+def _block(cur, claims: Claims, user_id: int) -> tuple[dict[str, Any], bool]:
     params = {"blocker_id": claims.user_id, "user_id": user_id}
     row = fetch_one(cur, queries.block_add, params)
     if row is None:

@@ -15,7 +15,7 @@ from tests.test_realtime import connect, next_event, ready
 from tests.test_session_requests_support import URL, request_body
 
 BLOCKS = "/api/chat/blocks"
-BLOCKED = {"detail": "You cannot message this user"}
+BLOCKED = {"detail": "You cannot message this user", "code": "cannot_message"}
 
 
 def block(client, blocker: TestUser, user_id: int):

@@ -66,6 +66,16 @@ def test_blocks_are_limited_per_user(client, factory):
     assert client.get("/api/chat/blocks", headers=tutor.headers).json()["blocks"] != []
 
 
+def test_refused_blocks_count_too(client, factory):
+    prober, tutor = factory.student(), factory.tutor(packages=0)
+    for user_id in (2**31 - 1, 2**31 - 2):  # probing ids: refused, and counted
+        assert (
+            client.post("/api/chat/blocks", json={"user_id": user_id}, headers=prober.headers).status_code
+            == 404
+        )
+    assert_limited(client.post("/api/chat/blocks", json={"user_id": tutor.id}, headers=prober.headers), 3600)
+
+
 def test_zero_turns_the_limits_off(db_url, factory):
     off = make_settings(db_url, **dict.fromkeys(LIMITS, 0))
     with TestClient(create_app(off), raise_server_exceptions=False) as client:
