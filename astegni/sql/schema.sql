@@ -1069,7 +1069,7 @@ BEGIN
     PERFORM email_enqueue('request_created', ARRAY[v_target.tutor_user_id], v_request::text,
         jsonb_build_object('request_id', v_request, 'package_name', v_target.package_name,
                            'requester_name', v_user.name, 'learner_name', v_student_name,
-                           'requester_type', v_role, 'message', p_message,
+                           'requester_type', v_user.role, 'message', p_message,
                            'counter_offer_price', p_counter_offer_price,
                            'hourly_rate', v_target.hourly_rate, 'created_at', m.created_at));
 
