@@ -304,8 +304,8 @@
     $('request-fields').hidden = false;
 
     if (!state.me) {
-      A.append(blocked, 'Log in as a student or parent to request sessions. ');
-      A.append(blocked, h('a', { href: 'login.html?next=' + encodeURIComponent('view-tutor.html' + location.search) }, 'Log in'));
+      A.append(blocked, T('tutor.login_hint'), ' ');
+      A.append(blocked, h('a', { href: 'login.html?next=' + encodeURIComponent('view-tutor.html' + location.search) }, T('header.log_in')));
       blocked.hidden = false;
       submit.disabled = true;
       return;
