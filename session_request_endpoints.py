@@ -30,6 +30,9 @@ Before = Annotated[
     int | None, Query(gt=0, le=INT_MAX, description="Cursor: the next page, as given in the Link header")
 ]
 StatusFilter = Annotated[Status | None, Query(description="Only requests in this (effective) status")]
+TutorFilter = Annotated[
+    int | None, Query(gt=0, le=INT_MAX, description="Only requests to this tutor (tutor_profiles.id)")
+]
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, invalid or expired token, or a deactivated user"},
@@ -134,18 +137,22 @@ async def my_requests(
     claims: TokenClaims,
     db: Db,
     status: StatusFilter = None,
+    tutor_id: TutorFilter = None,
     limit: Limit = 50,
     before: Before = None,
 ) -> list[dict[str, Any]]:
-    """The caller's requests (as requester, whatever the role), newest first."""
-    return _listing(request, await db.run(sr.requester_page, claims, status, before, limit))
+    """The requests the caller sent (whatever the role) and those sent for the caller as the
+    learner (a child sees what a parent booked), newest first; each names its `requester` and
+    its `learner`. Only the requester may cancel."""
+    page = await db.run(sr.my_requests_page, claims, status, tutor_id, before, limit)
+    return _listing(request, page)
 
 
 @router.post(
     "/{request_id}/cancel",
     responses=AUTH_ERRORS
     | {
-        403: {"description": "The caller is the request's tutor, not its requester"},
+        403: {"description": "The caller is the request's tutor or learner, not its requester"},
         404: {"description": "No such request of the caller's"},
         409: {"description": "The request is no longer pending"},
     },

@@ -28,11 +28,13 @@ def header_bytes(scope: dict[str, Any]) -> int:
 
 def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """`headers` of a response plus nosniff, Referrer-Policy and the Content-Security-Policy that
-    fits its content (a page or data); a header the route set itself is kept."""
+    fits its content (a page or data); a header the route set itself is kept. A response without
+    a content type gets no policy: a 304's headers replace those of the page the browser kept, so
+    a data policy there would stop the page's own scripts and styles on the next reload."""
     names = {name.lower() for name, _ in headers}
     added = [pair for pair in _ALWAYS if pair[0] not in names]
-    if b"content-security-policy" not in names:
-        content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+    content_type = next((v for n, v in headers if n.lower() == b"content-type"), None)
+    if b"content-security-policy" not in names and content_type is not None:
         policy = PAGE_POLICY if content_type.startswith(b"text/html") else DATA_POLICY
         added.append((b"content-security-policy", policy.encode()))
     return [*headers, *added]

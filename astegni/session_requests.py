@@ -171,16 +171,21 @@ def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]],
     return rows, rows[-1]["id"] if more else None
 
 
-def requester_page(
-    cur: Any, claims: Claims, status: str | None, before: int | None, limit: int
+def my_requests_page(
+    cur: Any, claims: Claims, status: str | None, tutor_id: int | None, before: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    load_principal(cur, claims)
-    rows = fetch_all(
-        cur,
-        queries.sr_requester_page,
-        {"user_id": claims.user_id, "status": status, "before": before, "limit": limit + 1},
-    )
-    return _page(rows, limit)
+    """The requests the caller sent and those sent for them as the learner (their student
+    profile), newest first; a stranger's requests never match either side."""
+    principal = load_principal(cur, claims)
+    params = {
+        "user_id": claims.user_id,
+        "student_id": principal.profile_id("student"),
+        "tutor_id": tutor_id,
+        "status": status,
+        "before": before,
+        "limit": limit + 1,
+    }
+    return _page(fetch_all(cur, queries.sr_my_requests, params), limit)
 
 
 def _tutor_id(cur: Any, claims: Claims) -> int:
@@ -289,7 +294,11 @@ def cancel(cur: Any, claims: Claims, request_id: int, reason: str | None) -> dic
         if state is None:
             raise NotFound(REQUEST_NOT_FOUND, code="request_not_found")
         if state["requester_id"] != claims.user_id:
-            if state["tutor_id"] == principal.profile_id("tutor"):
+            # The tutor and the learner see the request, so they are told why; anyone else is
+            # told nothing about it.
+            if state["tutor_id"] == principal.profile_id("tutor") or (
+                state["requested_to_id"] == principal.profile_id("student")
+            ):
                 raise Forbidden("Only the requester can cancel a session request", code="not_requester")
             raise NotFound(REQUEST_NOT_FOUND, code="request_not_found")
         raise not_pending(state["status"])

@@ -65,6 +65,17 @@ def test_every_response_says_nosniff_and_pages_carry_a_strict_policy(client):
         assert "<script>" not in html and " onclick=" not in html and "style=" not in html, page
 
 
+def test_a_revalidated_page_keeps_its_own_policy(client):
+    """A reload revalidates the page (304): the browser keeps the page with the 304's headers, so
+    the 304 must not carry the data policy that blocks the page's scripts and styles."""
+    page = client.get("/requests.html")
+    assert page.status_code == 200
+    again = client.get("/requests.html", headers={"If-None-Match": page.headers["etag"]})
+    assert again.status_code == 304
+    assert "default-src 'none'" not in again.headers.get("content-security-policy", "")
+    assert again.headers["x-content-type-options"] == "nosniff"
+
+
 def test_docs_are_served_from_pinned_same_origin_assets(client):
     docs = client.get("/docs")
     assert docs.status_code == 200

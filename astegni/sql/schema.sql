@@ -312,6 +312,9 @@ CREATE INDEX IF NOT EXISTS requested_sessions_requester_idx
     ON requested_sessions (requester_id, id DESC);
 -- The tutor's incoming requests, newest first.
 CREATE INDEX IF NOT EXISTS requested_sessions_tutor_idx ON requested_sessions (tutor_id, id DESC);
+-- my-requests, the learner's side: the requests sent for a student (by a parent), newest first.
+CREATE INDEX IF NOT EXISTS requested_sessions_learner_idx
+    ON requested_sessions (requested_to_id, id DESC);
 -- The expiry sweep: pending requests by age.
 CREATE INDEX IF NOT EXISTS requested_sessions_pending_expiry_idx
     ON requested_sessions (expires_at) WHERE status = 'pending';

@@ -38,15 +38,39 @@ UPDATE idempotency_keys
    SET status_code = %(status_code)s, response = %(response)s::jsonb
  WHERE user_id = %(user_id)s AND key = %(key)s;
 
--- name: sr_requester_page
--- my-requests: requested_sessions_requester_idx, newest first, keyset below `before`.
-SELECT *
-  FROM session_request_details
- WHERE requester_id = %(user_id)s
-   AND id < coalesce(%(before)s::int, 2147483647)
-   AND (%(status)s::text IS NULL OR status = %(status)s::text)
- ORDER BY id DESC
- LIMIT %(limit)s;
+-- name: sr_my_requests
+-- my-requests: the requests the caller sent (by users.id, whatever the role) and those sent for
+-- the caller as the learner by someone else (a parent for their child), newest first, keyset
+-- below `before`. One index scan per kind, merged by id: requested_sessions_requester_idx
+-- (requester_id, id DESC) and requested_sessions_learner_idx (requested_to_id, id DESC); each
+-- branch stops after `limit` rows. The second branch leaves out the caller's own requests (a
+-- student booking for themselves), which the first already has.
+SELECT page.*,
+       json_build_object('user_id', page.requester_id, 'name', page.requester_name) AS requester,
+       json_build_object('student_id', page.requested_to_id, 'user_id', learner.user_id,
+                         'name', page.requested_to_name) AS learner
+  FROM ((SELECT *
+           FROM session_request_details
+          WHERE requester_id = %(user_id)s
+            AND id < coalesce(%(before)s::int, 2147483647)
+            AND (%(tutor_id)s::int IS NULL OR tutor_id = %(tutor_id)s::int)
+            AND (%(status)s::text IS NULL OR status = %(status)s::text)
+          ORDER BY id DESC
+          LIMIT %(limit)s)
+        UNION ALL
+        (SELECT *
+           FROM session_request_details
+          WHERE requested_to_id = %(student_id)s::int
+            AND requester_id <> %(user_id)s
+            AND id < coalesce(%(before)s::int, 2147483647)
+            AND (%(tutor_id)s::int IS NULL OR tutor_id = %(tutor_id)s::int)
+            AND (%(status)s::text IS NULL OR status = %(status)s::text)
+          ORDER BY id DESC
+          LIMIT %(limit)s)
+        ORDER BY id DESC
+        LIMIT %(limit)s) page
+  JOIN student_profiles learner ON learner.id = page.requested_to_id
+ ORDER BY page.id DESC;
 
 -- name: sr_tutor_page
 -- The tutor's incoming requests: requested_sessions_tutor_idx, newest first.
@@ -79,7 +103,7 @@ SELECT request_id, status, responded_at, agreed_price, already_enrolled
 
 -- name: sr_request_state
 -- Why a transition found no row: who the request belongs to and its effective status.
-SELECT id, tutor_id, requester_id,
+SELECT id, tutor_id, requester_id, requested_to_id,
        CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired' ELSE status END
            AS status
   FROM requested_sessions

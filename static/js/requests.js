@@ -10,7 +10,7 @@
   const $ = function (id) { return document.getElementById(id); };
   const STATUSES = ['', 'pending', 'accepted', 'rejected', 'cancelled', 'expired'];
 
-  const state = { me: null, tutorView: false, status: '', next: null, items: [] };
+  const state = { me: null, tutorView: false, status: '', next: null, items: [], focused: false };
 
   function base() {
     return state.tutorView ? '/api/session-requests/tutor' : '/api/session-requests/my-requests';
@@ -38,8 +38,15 @@
     return T('requests.money_per_hour', { money: A.money(value) });
   }
 
+  /** Whether the caller sent the request (only they may cancel it); a child also sees the
+   * requests a parent sent for them. */
+  function sentByMe(r) {
+    return (r.requester ? r.requester.user_id : r.requester_id) === state.me.id;
+  }
+
   function item(r) {
     const schedule = A.scheduleSummary(r);
+    const mine = state.tutorView || sentByMe(r);
     const facts = h('dl', { className: 'facts' });
     const rows = state.tutorView
       ? [
@@ -48,11 +55,11 @@
         ]
       : [
           [T('requests.tutor'), r.tutor_name || ''],
-          [T('requests.for'), r.requester_type === 'parent' ? r.requested_to_name || '' : ''],
+          [T('requests.for'), r.requester_type === 'parent' && mine ? r.requested_to_name || '' : ''],
         ];
     rows.push(
       [T('requests.schedule'), schedule],
-      [T('requests.package_price'), r.hourly_rate != null ? perHour(r.hourly_rate) : ''],
+      [T('requests.package_price'), perHour(r.package_price != null ? r.package_price : r.hourly_rate)],
       [T('requests.offer'), r.counter_offer_price != null ? perHour(r.counter_offer_price) : ''],
       [T('requests.agreed_price'), r.agreed_price != null ? perHour(r.agreed_price) : ''],
       [T('requests.sent'), A.dateTimeLabel(r.created_at)],
@@ -63,8 +70,9 @@
     });
     const li = h(
       'li',
-      { className: 'card request-item', dataset: { requestId: String(r.id), status: r.status } },
+      { id: 'request-' + r.id, className: 'card request-item', tabindex: '-1', dataset: { requestId: String(r.id), status: r.status } },
       h('div', { className: 'head' }, h('h3', null, r.package_name || T('requests.package_number', { id: r.package_id })), A.statusBadge(r.status)),
+      mine ? null : h('p', { className: 'small muted requested-by' }, T('requests.by_parent', { name: r.requester ? r.requester.name : r.requester_name })),
       facts,
       r.message ? h('p', { className: 'quote' }, '“' + r.message + '”') : null,
       r.status === 'rejected' && r.rejected_reason ? h('p', { className: 'small reason' }, T('requests.reason', { reason: r.rejected_reason })) : null
@@ -73,13 +81,13 @@
     if (r.conversation_id) A.append(links, h('a', { href: 'inbox.html?conversation=' + encodeURIComponent(r.conversation_id) }, T('requests.open_conversation')));
     if (!state.tutorView && r.tutor_id) A.append(links, h('a', { href: 'view-tutor.html?id=' + encodeURIComponent(r.tutor_id) }, T('requests.view_tutor')));
     if (links.childNodes.length) A.append(li, links);
-    if (r.status === 'pending') {
+    if (r.status === 'pending' && mine) {
       A.append(
         li,
         A.sessionRequests.actions({
           requestId: r.id,
           canRespond: state.tutorView,
-          canCancel: !state.tutorView,
+          canCancel: !state.tutorView && mine,
           onDone: function (result) {
             Object.assign(r, result);
             const fresh = item(r);
@@ -102,6 +110,18 @@
       : T('requests.none');
     empty.textContent = none + ' ' + (state.tutorView ? T('requests.empty_tutor') : T('requests.empty_requester'));
     $('load-more').hidden = !state.next;
+    focusTarget();
+  }
+
+  /** requests.html#request-123 (the tutor page's "View request") brings that request into view. */
+  function focusTarget() {
+    const match = /^#request-(\d+)$/.exec(location.hash);
+    const target = match && document.getElementById('request-' + match[1]);
+    if (!target || state.focused) return;
+    state.focused = true;
+    target.classList.add('focused');
+    target.scrollIntoView({ block: 'center' });
+    target.focus({ preventScroll: true });
   }
 
   async function load(more) {

@@ -45,6 +45,7 @@
       const results = await Promise.all([
         A.publicGet('/api/view-tutor/' + tutorId),
         A.publicGet('/api/view-tutor/' + tutorId + '/packages'),
+        A.tutorRequests.load(state.me, tutorId),
       ]);
       state.tutor = results[0];
       state.packages = (results[1] && results[1].packages) || [];
@@ -97,6 +98,11 @@
       return;
     }
     active.forEach(function (p) {
+      const mine = state.me && state.me.active_role === 'student' ? A.tutorRequests.forMe(p.id) : null;
+      if (mine) {
+        A.append(box, requestedCard(p, mine));
+        return;
+      }
       A.append(
         box,
         h(
@@ -121,6 +127,39 @@
         )
       );
     });
+  }
+
+  /** A package the caller already asked for: the card shows that request instead of the form. */
+  function requestedCard(p, request) {
+    return h(
+      'div',
+      { className: 'card package-card requested', dataset: { packageId: p.id } },
+      h('h3', null, p.name),
+      h('div', { className: 'price' }, A.money(p.hourly_rate), ' ', h('small', null, T('tutor.per_hour'))),
+      p.description ? h('p', { className: 'desc' }, p.description) : null,
+      A.tutorRequests.panel(request, function () {
+        $('existing-request').hidden = true;
+        renderPackages(state.packages);
+        const card = document.querySelector('.package-card[data-package-id="' + p.id + '"]');
+        if (card) card.focus();
+      })
+    );
+  }
+
+  /** After a 409 the request that already exists is offered: its card (a student's) shows it,
+   * and a notice links to it. */
+  async function offerExisting(existingId) {
+    await A.tutorRequests.load(state.me, state.tutor.id);
+    renderPackages(state.packages);
+    if (!existingId) return;
+    const notice = A.clear($('existing-request'));
+    A.append(
+      notice,
+      T('tutor.existing_request'),
+      ' ',
+      h('a', { href: A.tutorRequests.viewHref({ id: existingId }) }, T('tutor.view_request'))
+    );
+    notice.hidden = false;
   }
 
   // ---------------------------------------------------------------- modal
@@ -236,6 +275,24 @@
     return state.children;
   }
 
+  /** A parent who picks a child with a pending request for this package sees that request
+   * instead of the form. */
+  function syncChildRequest() {
+    const box = A.clear($('child-request'));
+    const childId = parseInt($('child-select').value, 10);
+    const request = state.pkg && childId ? A.tutorRequests.forChild(state.pkg.id, childId) : null;
+    box.hidden = !request;
+    $('request-fields').hidden = !!request;
+    $('submit-request').disabled = !!request;
+    if (!request) return;
+    const child = (state.children || []).find(function (c) { return c.id === childId; });
+    A.append(
+      box,
+      h('p', { className: 'notice' }, T('tutor.child_has_request', { child: child ? child.name : '' })),
+      A.tutorRequests.panel(request, syncChildRequest)
+    );
+  }
+
   async function prepareRequester() {
     const blocked = $('request-blocked');
     const submit = $('submit-request');
@@ -243,10 +300,12 @@
     A.clear(blocked);
     submit.disabled = false;
     $('child-field').hidden = true;
+    $('child-request').hidden = true;
+    $('request-fields').hidden = false;
 
     if (!state.me) {
-      A.append(blocked, T('tutor.login_hint') + ' ');
-      A.append(blocked, h('a', { href: 'login.html?next=' + encodeURIComponent('view-tutor.html' + location.search) }, T('tutor.log_in')));
+      A.append(blocked, T('tutor.login_hint'), ' ');
+      A.append(blocked, h('a', { href: 'login.html?next=' + encodeURIComponent('view-tutor.html' + location.search) }, T('header.log_in')));
       blocked.hidden = false;
       submit.disabled = true;
       return;
@@ -302,6 +361,7 @@
         });
         if (children.length === 1) select.value = String(children[0].id);
         $('child-hint').textContent = T('tutor.child_hint');
+        syncChildRequest();
       } catch (error) {
         $('child-hint').textContent = T('tutor.children_failed', { error: error.message });
         submit.disabled = true;
@@ -452,6 +512,7 @@
       if (response.status === 409) {
         alert(T('tutor.already_sent') + '\n\n' + window.I18n.errorText(error.code, error.detail));
         window.closePackageDetailsModal();
+        await offerExisting(error.existing_request_id);
         return;
       }
       if (!response.ok) {
@@ -479,6 +540,7 @@
     radio.addEventListener('change', syncScheduleType);
   });
   $('add-date').addEventListener('click', addDate);
+  $('child-select').addEventListener('change', syncChildRequest);
   $('date-input').addEventListener('keydown', function (event) {
     if (event.key === 'Enter') {
       event.preventDefault();
