@@ -1,7 +1,8 @@
-"""The one place a client can see which scheme and host the app believes it was reached by: the
-Link header of a paged list, built from the request's URL. Used to check whose X-Forwarded-*
-headers are believed, on an instance (tests/test_forwarded_headers.py) and through nginx
-(make test-deploy)."""
+"""Which client address the app believes it was reached from, seen from outside: the login
+throttle counts wrong passwords per email and client address, so five wrong guesses sent with
+one X-Forwarded-For and a sixth with another show whether the header was believed (a fresh
+address: 401) or not (the same address, now locked: 429). Used on an instance
+(tests/test_forwarded_headers.py) and through nginx (make test-deploy)."""
 
 from __future__ import annotations
 
@@ -10,42 +11,18 @@ import uuid
 import httpx
 
 PASSWORD = "Forwarded-test-1"
+LOGIN_MAX_FAILURES = 5  # the default of LOGIN_MAX_FAILURES
 
 
-def _register(http: httpx.Client, role: str) -> dict:
-    body = {
-        "email": f"fwd-{role}-{uuid.uuid4().hex[:10]}@example.com",
-        "password": PASSWORD,
-        "first_name": "Proxy",
-        "father_name": role.title(),
-        "roles": [role],
-    }
-    response = http.post("/api/register", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def next_page_link(base_url: str, headers: dict[str, str]) -> str:
-    """A student with two requests asks for pages of one, sending `headers`: the Link it gets."""
+def sixth_guess_status(base_url: str) -> int:
+    """401 when the app believed the X-Forwarded-For of the guesses, 429 when it did not."""
     with httpx.Client(base_url=base_url, timeout=20) as http:
-        tutor, student = _register(http, "tutor"), _register(http, "student")
-        tutor_auth = {"Authorization": f"Bearer {tutor['access_token']}"}
-        student_auth = {"Authorization": f"Bearer {student['access_token']}"}
-        for n in range(2):
-            package = http.post(
-                "/api/tutor/packages", json={"name": f"P{n}", "hourly_rate": 100}, headers=tutor_auth
-            )
-            assert package.status_code == 201, package.text
-            body = {
-                "tutor_id": tutor["user"]["role_ids"]["tutor"],
-                "package_id": package.json()["id"],
-                "schedule_type": "recurring",
-                "days": ["Monday"],
-                "start_time": "09:00",
-                "end_time": "10:00",
-            }
-            created = http.post("/api/session-requests", json=body, headers=student_auth)
-            assert created.status_code == 200, created.text
-        page = http.get("/api/session-requests/my-requests?limit=1", headers=student_auth | headers)
-        assert page.status_code == 200, page.text
-        return page.headers["link"]
+        email = f"fwd-{uuid.uuid4().hex[:10]}@example.com"
+        body = {"email": email, "password": PASSWORD, "first_name": "Proxy", "father_name": "Test"}
+        response = http.post("/api/register", json=body | {"roles": ["student"]})
+        assert response.status_code == 201, response.text
+        wrong = {"email": email, "password": "not-the-password"}
+        for _ in range(LOGIN_MAX_FAILURES):
+            response = http.post("/api/login", json=wrong, headers={"X-Forwarded-For": "203.0.113.7"})
+            assert response.status_code == 401, response.text
+        return http.post("/api/login", json=wrong, headers={"X-Forwarded-For": "203.0.113.8"}).status_code
