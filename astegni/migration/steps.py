@@ -244,6 +244,11 @@ INDEX_STEPS: tuple[IndexStep, ...] = (
         "chat_messages (sender_user_id, client_message_id) WHERE client_message_id IS NOT NULL",
         unique=True,
     ),
+    IndexStep(
+        "chat_messages",
+        "chat_messages_unread_idx",
+        "chat_messages (conversation_id, id) INCLUDE (sender_user_id) WHERE NOT is_deleted",
+    ),
     IndexStep("chat_message_edits", "chat_message_edits_message_idx", "chat_message_edits (message_id, id)"),
 )
 
