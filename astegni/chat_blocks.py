@@ -1,6 +1,6 @@
 """Blocking another user. While A blocks B: B's messages and edits in a conversation with A are
 refused, B cannot start a conversation with A (404, as for a missing user), and A gets no
-real-time event that B caused (realtime_event in schema.sql). History stays readable to both, and
+real-time event that B caused (realtime_event in sql/repeatable/chat.sql). History stays readable to both, and
 A may still write to B."""
 
 from __future__ import annotations

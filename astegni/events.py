@@ -2,7 +2,7 @@
 
 PostgreSQL delivers a NOTIFY only when its transaction commits, so an event can never announce a
 write that was rolled back; every server process LISTENs on CHANNEL and pushes the event to its
-own WebSockets (astegni/realtime.py). The payload is built by realtime_publish() of schema.sql,
+own WebSockets (astegni/realtime.py). The payload is built by realtime_publish() of sql/repeatable/chat.sql,
 which the session-request functions call too: one envelope and one recipient rule (a user who
 blocks the actor gets nothing the actor caused).
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-CHANNEL = "astegni_events"  # also named in realtime_publish() of schema.sql
+CHANNEL = "astegni_events"  # also named in realtime_publish(), sql/repeatable/chat.sql
 
 
 def _json_default(value: Any) -> Any:

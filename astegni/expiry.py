@@ -1,5 +1,5 @@
 """The expiry sweep: pending requests past expires_at become 'expired', with their history row,
-card update, system message and events (session_request_expire_due in schema.sql).
+card update, system message and events (session_request_expire_due in sql/repeatable).
 
 The sweep only makes the state explicit: every read already shows such a request as expired and
 a new request for the same key expires it on the spot. Each server process sweeps; SKIP LOCKED

@@ -1,7 +1,7 @@
 """Login throttling: every attempt is counted before its password is checked, so guesses sent at
 once cannot all reach the hash.
 
-Two counters per attempt (login_attempt in schema.sql, one statement each): the email with the
+Two counters per attempt (login_attempt, sql/repeatable/accounts.sql, one statement each): the email with the
 client address (LOGIN_MAX_FAILURES per LOGIN_WINDOW_SECONDS), and the email alone
 (LOGIN_ACCOUNT_MAX_FAILURES, higher), so that a stranger guessing from a few addresses locks out
 only those addresses, not the account's owner. The account-wide count is asked only for attempts

@@ -60,7 +60,7 @@ def principal_from_row(row: dict[str, Any], active_role: str | None = None) -> P
 
 def load_principal(cur: Any, claims: Claims) -> Principal:
     """The token's user, if active; the token's role counts only while the user holds it, and
-    role_ids name only the roles users.roles holds (user_principal in schema.sql, which the
+    role_ids name only the roles users.roles holds (user_principal in sql/repeatable/accounts.sql, which the
     session-request create reads too)."""
     row = fetch_one(cur, queries.principal, {"user_id": claims.user_id, "role": claims.role})
     if row is None:

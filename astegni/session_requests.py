@@ -1,8 +1,9 @@
 """Session requests: the create transaction, the lifecycle transitions and the lists.
 
 Each function here is the whole database work of one request, `fn(cur, ...)` for `Database.run`.
-The writes are single calls of the PL/pgSQL functions in schema.sql (session_request_create,
-session_request_transition), so the invariants hold in PostgreSQL under any concurrency.
+The writes are single calls of the PL/pgSQL functions in sql/repeatable/session_requests.sql
+(session_request_create, session_request_transition), so the invariants hold in PostgreSQL
+under any concurrency.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Databases of the legacy, profile-based chat shape, for the migration.
 
 A real installation has the application's own tables and only the three chat tables in the old
-shape, so a legacy database is built the same way: schema.sql first, then the chat tables are
+shape, so a legacy database is built the same way: the schema first, then the chat tables are
 replaced by their legacy form, and the foreign keys other tables (requested_sessions) had on them
 are put back.
 
@@ -101,10 +101,9 @@ def create_legacy_schema(url: str, chat_ddl: str = LEGACY_CHAT_DDL) -> None:
             for table, name, definition in external:
                 # Catalog text (regclass, constraint name, definition), not values: put back as is.
                 cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
-            # The profile-based application never had the schema checksum: the first start of
-            # the new one after the migration applies all of schema.sql (its functions and views
-            # on the chat tables, dropped above with them, come back then).
-            cur.execute("DROP TABLE IF EXISTS schema_state")
+            # The functions and views on the chat tables went with them: the first start of the
+            # application after the migration re-creates them (the repeatable step).
+            cur.execute("DELETE FROM schema_repeatables")
     finally:
         conn.close()
 

@@ -217,16 +217,16 @@ def test_schema_matches_schema_sql_and_app_startup_leaves_it(legacy, capsys, pg_
     assert code == 0, out
     conn = psycopg2.connect(url)
     try:
-        assert apply_schema(conn)  # the first start of the application: the whole file, no error
+        assert apply_schema(conn)  # the first start of the application: functions and views back
     finally:
         conn.close()
     migrated, fresh = schema_snapshot(url), schema_snapshot(pg.with_database(pg_url, template_db))
 
-    def without_ids(columns):  # legacy ids are serial, schema.sql's identity: both work
+    def without_ids(columns):  # legacy ids are serial, the schema's identity: both work
         return [c for c in columns if c[1] != "id"]
 
     assert without_ids(migrated["columns"]) == without_ids(fresh["columns"])
-    # Everything schema.sql declares is there, the same; legacy extras (its own indexes) may stay.
+    # Everything the schema declares is there, the same; legacy extras (its own indexes) may stay.
     assert set(fresh["constraints"]) <= set(migrated["constraints"])
     assert set(fresh["indexes"]) <= set(migrated["indexes"])
 

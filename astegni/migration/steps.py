@@ -1,9 +1,10 @@
 """The schema changes, each with the test that says whether the database still needs it.
 
-They bring the three legacy chat tables to what astegni/sql/schema.sql declares for them (a test
-compares the two catalogs). Every change here is cheap under its lock: columns are added without
-a default (no table rewrite), NOT NULLs dropped, foreign keys and the CHECK added NOT VALID and
-validated later under a lock that does not block writers, indexes built CONCURRENTLY.
+They bring the three legacy chat tables to what the schema (astegni/sql/migrations/) declares
+for them (a test compares the two catalogs). Every change here is cheap under its lock: columns
+are added without a default (no table rewrite), NOT NULLs dropped, foreign keys and the CHECK
+added NOT VALID and validated later under a lock that does not block writers, indexes built
+CONCURRENTLY.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _drop_not_null(table: str, column: str) -> Step:
 
 
 def _foreign_key(table: str, column: str, target: str, on_delete: str = "") -> Step:
-    # The name PostgreSQL gives the inline REFERENCES of schema.sql. A legacy key already on the
+    # The name PostgreSQL gives the inline REFERENCES of the schema. A legacy key already on the
     # column (any name) is kept as it is.
     name = f"{table}_{column}_fkey"
     action = f" ON DELETE {on_delete}" if on_delete else ""
@@ -69,7 +70,7 @@ COLUMN_STEPS: tuple[Step, ...] = (
     _add_column("conversation_participants", "duplicate_of_id", "integer"),
     _drop_not_null("conversation_participants", "profile_id"),
     _drop_not_null("conversation_participants", "profile_type"),
-    # schema.sql's message ids are bigint (requested_sessions.message_id, the read markers and
+    # The schema's message ids are bigint (requested_sessions.message_id, the read markers and
     # the SQL functions that return a message id all say so); a legacy serial id is widened. The
     # one step that rewrites a table: it holds an exclusive lock on chat_messages while it runs
     # (about 2 s per million messages).
@@ -243,10 +244,15 @@ INDEX_STEPS: tuple[IndexStep, ...] = (
         "chat_messages (sender_user_id, client_message_id) WHERE client_message_id IS NOT NULL",
         unique=True,
     ),
+    IndexStep(
+        "chat_messages",
+        "chat_messages_unread_idx",
+        "chat_messages (conversation_id, id) INCLUDE (sender_user_id) WHERE NOT is_deleted",
+    ),
     IndexStep("chat_message_edits", "chat_message_edits_message_idx", "chat_message_edits (message_id, id)"),
 )
 
-# schema.sql declares the pair key as a table constraint (the ON CONFLICT target of the
+# The schema declares the pair key as a table constraint (the ON CONFLICT target of the
 # get-or-create); the unique index built above becomes it without a second scan.
 PAIR_KEY = Step(
     "conversations",

@@ -1,4 +1,4 @@
-"""Email notifications: a transactional outbox (schema.sql: email_outbox, email_enqueue) filled
+"""Email notifications: a transactional outbox (email_outbox, email_enqueue) filled
 in the transactions of the events, and a sender task in each server process that claims due
 rows and mails them (docs/notifications.md).
 

@@ -1,7 +1,7 @@
 -- Accounts and roles.
 
 -- name: principal
--- The caller of every authenticated request: user_principal in schema.sql (shared with the
+-- The caller of every authenticated request: user_principal in repeatable/accounts.sql (shared with the
 -- session-request create), profile ids only for the roles users.roles holds.
 SELECT * FROM user_principal(%(user_id)s, %(role)s::text);
 

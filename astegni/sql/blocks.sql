@@ -1,4 +1,4 @@
--- Blocks between users (the user_blocks table of schema.sql).
+-- Blocks between users (the user_blocks table).
 -- Names start with block_: prepared statements share one namespace per connection.
 
 -- name: block_add

@@ -4,7 +4,7 @@
 -- name: conversation_get_or_create_direct
 -- Finds or creates the pair's direct conversation, both users participants, when the caller may
 -- start one with the other user: an active user who does not block the caller and whom the
--- caller may reach (chat_reachable in schema.sql). No row otherwise, and nothing written. The
+-- caller may reach (chat_reachable in repeatable/chat.sql). No row otherwise, and nothing written. The
 -- check and the write are one statement: no contact is judged on one state and written on
 -- another. The creation is direct_conversation_get_or_create, which the session request create
 -- calls too: one source for "one direct conversation per pair".

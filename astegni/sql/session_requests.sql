@@ -1,10 +1,10 @@
 -- Session requests: create, lists, lifecycle transitions, idempotency keys, the expiry sweep.
 -- Names start with sr_: prepared statements share one namespace per connection.
--- The writes are the PL/pgSQL functions of schema.sql (session_request_*), one call each; the
+-- The writes are the PL/pgSQL functions of repeatable/session_requests.sql (session_request_*), one call each; the
 -- lists read the session_request_details view (names joined, effective status).
 
 -- name: sr_create
--- The whole POST in one round trip; see session_request_create in schema.sql.
+-- The whole POST in one round trip; see session_request_create in repeatable/session_requests.sql.
 SELECT outcome, request_id, conversation_id, message_id, created_at, timezone, retry_after,
        event
   FROM session_request_create(
