@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from astegni.errors import Unprocessable
-from astegni.models import ApiModel, Text
+from astegni.models import INT_MAX, ApiModel, Text
 
-INT_MAX = 2**31 - 1  # the ids are PostgreSQL integers
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = (
     "January",

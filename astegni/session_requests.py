@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 from astegni.async_pg import StatementPool
 from astegni.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from astegni.idempotency import Answer, IdempotencyKey
+from astegni.models import INT_MAX
 from astegni.principal import load_principal
-from astegni.queries import Queries, execute, fetch_all, fetch_one
+from astegni.queries import Queries, Query, execute, fetch_all, fetch_one
 from astegni.security import Claims
 
 queries = Queries("session_requests.sql")
@@ -164,8 +165,13 @@ def _answer(row: dict[str, Any]) -> Answer:
 # ---------------------------------------------------------------------------- lists
 
 
-def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int | None]:
-    """The page and the cursor of the next one (None on the last page); rows has limit + 1."""
+def _page(
+    cur: Any, query: Query, params: dict[str, Any], before: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The page below `before` and the cursor of the next one (None on the last page). The first
+    page is below INT_MAX, not below NULL, so that the query stays `id < $n` on its index for
+    the prepared statement's generic plan too."""
+    rows = fetch_all(cur, query, params | {"before": before or INT_MAX, "limit": limit + 1})
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, rows[-1]["id"] if more else None
@@ -175,12 +181,8 @@ def requester_page(
     cur: Any, claims: Claims, status: str | None, before: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
     load_principal(cur, claims)
-    rows = fetch_all(
-        cur,
-        queries.sr_requester_page,
-        {"user_id": claims.user_id, "status": status, "before": before, "limit": limit + 1},
-    )
-    return _page(rows, limit)
+    params = {"user_id": claims.user_id, "status": status}
+    return _page(cur, queries.sr_requester_page, params, before, limit)
 
 
 def _tutor_id(cur: Any, claims: Claims) -> int:
@@ -193,12 +195,8 @@ def _tutor_id(cur: Any, claims: Claims) -> int:
 def tutor_page(
     cur: Any, claims: Claims, status: str | None, before: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    rows = fetch_all(
-        cur,
-        queries.sr_tutor_page,
-        {"tutor_id": _tutor_id(cur, claims), "status": status, "before": before, "limit": limit + 1},
-    )
-    return _page(rows, limit)
+    params = {"tutor_id": _tutor_id(cur, claims), "status": status}
+    return _page(cur, queries.sr_tutor_page, params, before, limit)
 
 
 def tutor_request(cur: Any, claims: Claims, request_id: int) -> dict[str, Any]:
@@ -211,12 +209,7 @@ def tutor_request(cur: Any, claims: Claims, request_id: int) -> dict[str, Any]:
 def my_students(
     cur: Any, claims: Claims, before: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    rows = fetch_all(
-        cur,
-        queries.sr_my_students,
-        {"tutor_id": _tutor_id(cur, claims), "before": before, "limit": limit + 1},
-    )
-    return _page(rows, limit)
+    return _page(cur, queries.sr_my_students, {"tutor_id": _tutor_id(cur, claims)}, before, limit)
 
 
 # ---------------------------------------------------------------------------- transitions

@@ -43,7 +43,7 @@ UPDATE idempotency_keys
 SELECT *
   FROM session_request_details
  WHERE requester_id = %(user_id)s
-   AND id < coalesce(%(before)s::int, 2147483647)
+   AND id < %(before)s
    AND (%(status)s::text IS NULL OR status = %(status)s::text)
  ORDER BY id DESC
  LIMIT %(limit)s;
@@ -53,7 +53,7 @@ SELECT *
 SELECT *
   FROM session_request_details
  WHERE tutor_id = %(tutor_id)s
-   AND id < coalesce(%(before)s::int, 2147483647)
+   AND id < %(before)s
    AND (%(status)s::text IS NULL OR status = %(status)s::text)
  ORDER BY id DESC
  LIMIT %(limit)s;
@@ -95,7 +95,7 @@ SELECT e.id, e.student_id, su.id AS student_user_id,
   JOIN users su ON su.id = sp.user_id
   JOIN tutor_packages p ON p.id = e.package_id
  WHERE e.tutor_id = %(tutor_id)s
-   AND e.id < coalesce(%(before)s::int, 2147483647)
+   AND e.id < %(before)s
  ORDER BY e.id DESC
  LIMIT %(limit)s;
 
