@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import LiveServer
 from tests.forwarded import next_page_link
+from tests.support.live import LiveServer
 
 FORGED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests import pg
-from tests.conftest import LiveServer, free_port
+from tests.support.live import LiveServer, free_port
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SCRIPT = PROJECT_DIR / "test_duplicate_session_request.py"

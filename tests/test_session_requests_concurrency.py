@@ -13,8 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
-from tests.test_session_requests_support import URL, counts, request_body, rows, scalar
+from tests.support.live import LiveServer
+from tests.support.requests import URL, counts, request_body, rows, scalar
+
+pytestmark = pytest.mark.slow  # real server processes
 
 
 @pytest.fixture
