@@ -77,7 +77,7 @@ def _list_messages(
     params = {
         "conversation_id": conversation_id,
         "user_id": claims.user_id,
-        "before_id": before_id,
+        "before_id": before_id or BIGINT_MAX,  # the latest page: below every id
         "after_id": after_id,
         "limit": limit + 1,  # one more than asked: has_more
     }
