@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from astegni.async_pg import StatementPool
 from astegni.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from astegni.i18n.ethiopian import format_date
 from astegni.idempotency import Answer, IdempotencyKey
 from astegni.models import INT_MAX
 from astegni.principal import load_principal
@@ -32,21 +33,6 @@ DUPLICATE_OTHER = (
     "Request already sent. A pending request for this package already exists for this student "
     "(Request ID: {id}, sent on {date}). Please wait for the tutor's response."
 )
-# Month names spelled out here: strftime('%B') would follow the process locale.
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 STUDENT_PROFILE_MISSING = "Student profile not found. Please complete your student profile first."
 PARENT_PROFILE_MISSING = "Parent profile not found. Please complete your parent profile first."
 ROLE_FORBIDDEN = "Only students and parents can request sessions. Switch to your student or parent role."
@@ -86,8 +72,7 @@ _FIXED_ANSWERS: dict[str, tuple[int, Any]] = {
 
 def long_date(moment: dt.datetime, timezone: str) -> str:
     """January 31, 2026: the date of moment where the request was made."""
-    day = moment.astimezone(ZoneInfo(timezone)).date()
-    return f"{MONTHS[day.month - 1]} {day.day}, {day.year}"
+    return format_date(moment.astimezone(ZoneInfo(timezone)), "en")
 
 
 def duplicate_detail(
