@@ -8,22 +8,20 @@ uvicorn's own workers, which share one listening socket, next to a separate serv
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import httpx
-import psycopg2
 import pytest
 
 from tests.support.live import LiveServer, live_servers
+from tests.support.remote import register, sql, tutor_with_packages
 from tests.support.ws import next_event, subscribed
 
 pytestmark = pytest.mark.slow
 RATE_PER_MINUTE = 50
-_n = itertools.count(1)
 
 
 def workers_of(server: LiveServer) -> list[int]:
@@ -70,50 +68,6 @@ def cluster(shared_db: str) -> Iterator[tuple[LiveServer, LiveServer]]:
     with live_servers(shared_db, env | {"WORKERS": "2"}, env) as (a, b):
         assert len(workers_of(a)) == 2
         yield a, b
-
-
-def sql(db_url: str, query: str, *params) -> list[tuple]:
-    conn = psycopg2.connect(db_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
-def register(server: LiveServer, role: str, *more_roles: str) -> dict:
-    body = {
-        "email": f"mp{next(_n)}-{os.urandom(3).hex()}@example.com",
-        "password": "correct-horse-battery",
-        "first_name": "Multi",
-        "father_name": role,
-        "roles": [role, *more_roles],
-    }
-    response = httpx.post(f"{server.url}/api/register", json=body, timeout=20)
-    assert response.status_code == 201, response.text
-    data = response.json()
-    return {
-        "id": data["user"]["id"],
-        "role_ids": data["user"]["role_ids"],
-        "token": data["access_token"],
-        "headers": {"Authorization": f"Bearer {data['access_token']}"},
-    }
-
-
-def tutor_with_packages(server: LiveServer, count: int) -> tuple[dict, list[int]]:
-    tutor = register(server, "tutor")
-    packages = []
-    for i in range(count):
-        response = httpx.post(
-            f"{server.url}/api/tutor/packages",
-            json={"name": f"Package {i}", "hourly_rate": 300},
-            headers=tutor["headers"],
-            timeout=20,
-        )
-        assert response.status_code == 201, response.text
-        packages.append(response.json()["id"])
-    return tutor, packages
 
 
 def request_body(tutor: dict, package_id: int) -> dict:

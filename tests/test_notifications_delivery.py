@@ -23,8 +23,8 @@ from astegni.notifications.sender import send_round
 from tests.mail_server import MailServer, text_of
 from tests.support.live import PROJECT_DIR, live_servers, make_settings
 from tests.support.polling import eventually
+from tests.support.remote import register, sql, tutor_with_packages
 from tests.support.requests import URL, request_body, rows, scalar
-from tests.test_multiprocess import register, tutor_with_packages
 
 
 @pytest.fixture
@@ -191,8 +191,6 @@ def test_three_server_processes_send_each_email_exactly_once(db_url, mail):
 
 
 def _all_sent(db_url: str, count: int) -> bool:
-    from tests.test_multiprocess import sql
-
     return sql(db_url, "SELECT count(*) FROM email_outbox WHERE status = 'sent'")[0][0] == count
 
 

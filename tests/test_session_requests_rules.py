@@ -13,8 +13,8 @@ import pytest
 
 from astegni.schema import apply_schema
 from tests.support.live import LiveServer
+from tests.support.remote import race
 from tests.support.requests import URL, counts, request_body, rows, scalar
-from tests.test_session_requests_concurrency import race
 
 OTHERS_SENTENCE = re.compile(
     r"^Request already sent\. A pending request for this package already exists for this student "
