@@ -16,6 +16,7 @@ from astegni.settings import Settings
 from tests import pg
 from tests.support.factories import Factory
 from tests.support.live import LiveServer, make_settings, wait_ready
+from tests.support.mail import MailServer
 from tests.throwaway_pg import ThrowawayServer
 
 # How many tests a -m or -k expression left out in this run.
@@ -86,6 +87,15 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawaySe
     server = ThrowawayServer(tmp_path_factory.mktemp("own-pg") / "pg")
     yield server
     server.close()
+
+
+@pytest.fixture
+def mail() -> Iterator[MailServer]:
+    """An SMTP server on a free port that keeps what it receives (tests.support.mail)."""
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

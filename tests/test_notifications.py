@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,20 +17,12 @@ from astegni.notifications.sender import send_round
 from astegni.queries import fetch_one
 from astegni.security import Claims
 from astegni.session_requests import create_params, queries
-from tests.mail_server import MailServer, html_of, text_of
 from tests.support.live import make_settings
+from tests.support.mail import MailServer, html_of, text_of
 from tests.support.polling import eventually
 from tests.support.requests import URL, backdate, request_body, rows, scalar
 
 BASE = "https://astegni.example"
-
-
-@pytest.fixture
-def mail() -> Iterator[MailServer]:
-    server = MailServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

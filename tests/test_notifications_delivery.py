@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,11 @@ import pytest
 
 from astegni.notifications import outbox
 from astegni.notifications.sender import send_round
-from tests.mail_server import MailServer, text_of
 from tests.support.live import PROJECT_DIR, live_servers, make_settings
+from tests.support.mail import MailServer, text_of
 from tests.support.polling import eventually
 from tests.support.remote import register, sql, tutor_with_packages
 from tests.support.requests import URL, request_body, rows, scalar
-
-
-@pytest.fixture
-def mail() -> Iterator[MailServer]:
-    server = MailServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def email_settings(db_url: str, mail: MailServer | None, **overrides: Any):
