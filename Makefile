@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format fuzz bench migrate-bench clean
+.PHONY: install run test test-fast lint format fuzz bench migrate-bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python app.py
 
+# `make test` runs everything: unit and API tests, live servers, several processes, database
+# faults, fuzzing, migrations and the browser. `make test-fast` leaves out the tests marked `slow`
+# (more than a few seconds each: anything that starts `python app.py`, a PostgreSQL of its own,
+# Chromium or a large migration) for the inner loop; a selection left empty by it passes.
+# PYTEST_ARGS narrows either, e.g. PYTEST_ARGS=tests/test_chat_messages.py.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,10 +17,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from astegni import session_requests as sr
-from astegni.deps import Db, TokenClaims, bearer_claims, check_ready
+from astegni.deps import UNAUTHORIZED, Db, TokenClaims, bearer_claims, check_ready
 from astegni.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKey
-from astegni.models import parse_body
-from astegni.request_models import INT_MAX, CancelIn, RespondIn, SessionRequestIn, Status
+from astegni.models import INT_MAX, parse_body
+from astegni.request_models import CancelIn, RespondIn, SessionRequestIn, Status
 
 router = APIRouter(prefix="/api/session-requests", tags=["session requests"])
 
@@ -34,9 +34,6 @@ TutorFilter = Annotated[
     int | None, Query(gt=0, le=INT_MAX, description="Only requests to this tutor (tutor_profiles.id)")
 ]
 
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid or expired token, or a deactivated user"},
-}
 NOT_A_TUTOR = {403: {"description": "The caller has no tutor profile"}}
 PAGED = {"headers": {"Link": {"description": '`<url>; rel="next"` when there is a next page'}}}
 
@@ -53,7 +50,7 @@ class CreatedOut(BaseModel):
 @router.post(
     "",
     response_model=CreatedOut,
-    responses=AUTH_ERRORS
+    responses=UNAUTHORIZED
     | {
         400: {"description": "Student/Parent profile not found, or the tutor profile is the caller's own"},
         403: {
@@ -131,7 +128,7 @@ def _listing(request: Request, page: tuple[list[dict[str, Any]], int | None]) ->
     return _json(rows, _next_link(request, cursor))
 
 
-@router.get("/my-requests", responses=AUTH_ERRORS | {200: PAGED})
+@router.get("/my-requests", responses=UNAUTHORIZED | {200: PAGED})
 async def my_requests(
     request: Request,
     claims: TokenClaims,
@@ -150,7 +147,7 @@ async def my_requests(
 
 @router.post(
     "/{request_id}/cancel",
-    responses=AUTH_ERRORS
+    responses=UNAUTHORIZED
     | {
         403: {"description": "The caller is the request's tutor or learner, not its requester"},
         404: {"description": "No such request of the caller's"},
@@ -163,7 +160,7 @@ async def cancel_request(
     return _json(await db.run(sr.cancel, claims, request_id, body.reason if body else None))
 
 
-@router.get("/tutor", responses=AUTH_ERRORS | NOT_A_TUTOR | {200: PAGED})
+@router.get("/tutor", responses=UNAUTHORIZED | NOT_A_TUTOR | {200: PAGED})
 async def tutor_requests(
     request: Request,
     claims: TokenClaims,
@@ -176,7 +173,7 @@ async def tutor_requests(
     return _listing(request, await db.run(sr.tutor_page, claims, status, before, limit))
 
 
-@router.get("/tutor/my-students", responses=AUTH_ERRORS | NOT_A_TUTOR | {200: PAGED})
+@router.get("/tutor/my-students", responses=UNAUTHORIZED | NOT_A_TUTOR | {200: PAGED})
 async def my_students(
     request: Request, claims: TokenClaims, db: Db, limit: Limit = 50, before: Before = None
 ) -> list[dict[str, Any]]:
@@ -186,7 +183,7 @@ async def my_students(
 
 @router.get(
     "/tutor/{request_id}",
-    responses=AUTH_ERRORS | NOT_A_TUTOR | {404: {"description": "Not one of this tutor's requests"}},
+    responses=UNAUTHORIZED | NOT_A_TUTOR | {404: {"description": "Not one of this tutor's requests"}},
 )
 async def tutor_request(request_id: RequestId, claims: TokenClaims, db: Db) -> dict[str, Any]:
     """One incoming request, with its history of transitions."""
@@ -195,7 +192,7 @@ async def tutor_request(request_id: RequestId, claims: TokenClaims, db: Db) -> d
 
 @router.patch(
     "/tutor/{request_id}",
-    responses=AUTH_ERRORS
+    responses=UNAUTHORIZED
     | NOT_A_TUTOR
     | {
         404: {"description": "Not one of this tutor's requests"},

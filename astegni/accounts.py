@@ -12,7 +12,7 @@ from pydantic import EmailStr, Field, ValidationError, field_validator
 
 from astegni import login_throttle, rate_limits, refresh
 from astegni.db import constraint_name
-from astegni.deps import AppSettings, CurrentUser, Db, TokenClaims
+from astegni.deps import UNAUTHORIZED, AppSettings, CurrentUser, Db, TokenClaims
 from astegni.errors import Conflict, Forbidden, Unauthorized, Unprocessable
 from astegni.models import ApiModel, Name, Text
 from astegni.passwords import GivenPassword, NewPassword
@@ -86,9 +86,6 @@ def create_user(cur, fields: dict[str, Any]) -> Principal:
 
 def _registered(cur, settings: Settings, fields: dict[str, Any]) -> dict[str, Any]:
     return _started(cur, settings, create_user(cur, fields))
-
-
-UNAUTHORIZED = {401: {"description": "Missing, invalid or expired token, or user deactivated"}}
 
 
 @router.post(

@@ -13,12 +13,12 @@ from pydantic import Field
 
 from astegni import chat_blocks, chat_messages, rate_limits
 from astegni.chat_format import conversation_json
-from astegni.chat_messages import AUTH_ERRORS, BIGINT_MAX, INT_MAX, NOT_FOUND, ConversationIdPath, queries
+from astegni.chat_messages import AUTH_ERRORS, NOT_FOUND, ConversationIdPath, queries
 from astegni.conversations import get_or_create_direct
 from astegni.deps import AppSettings, Db, TokenClaims
 from astegni.errors import BadRequest, NotFound, Unprocessable
 from astegni.events import publish
-from astegni.models import ApiModel
+from astegni.models import BIGINT_MAX, INT_MAX, ApiModel
 from astegni.principal import load_principal
 from astegni.queries import fetch_all, fetch_one
 from astegni.security import Claims

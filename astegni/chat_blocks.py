@@ -11,10 +11,10 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from astegni import rate_limits
-from astegni.chat_messages import AUTH_ERRORS, INT_MAX
+from astegni.chat_messages import AUTH_ERRORS
 from astegni.deps import AppSettings, Db, PathId, TokenClaims
 from astegni.errors import BadRequest, NotFound
-from astegni.models import ApiModel
+from astegni.models import INT_MAX, ApiModel
 from astegni.principal import load_principal
 from astegni.queries import Queries, execute, fetch_all, fetch_one
 from astegni.security import Claims

@@ -14,10 +14,10 @@ from pydantic import Field
 
 from astegni import rate_limits
 from astegni.chat_format import message_event, message_json
-from astegni.deps import AppSettings, Db, TokenClaims
+from astegni.deps import UNAUTHORIZED, AppSettings, Db, TokenClaims
 from astegni.errors import Conflict, Forbidden, NotFound, Unprocessable
 from astegni.events import publish
-from astegni.models import ApiModel, Text
+from astegni.models import BIGINT_MAX, INT_MAX, ApiModel, Text
 from astegni.principal import load_principal
 from astegni.queries import Queries, fetch_all, fetch_one
 from astegni.security import Claims
@@ -26,16 +26,13 @@ from astegni.security import Claims
 router = APIRouter()
 queries = Queries("chat.sql")
 
-INT_MAX = 2**31 - 1  # conversations.id and users.id are integer
-BIGINT_MAX = 2**63 - 1  # chat_messages.id is bigint
 ConversationIdPath = Annotated[int, Path(gt=0, le=INT_MAX)]
 MessageIdPath = Annotated[int, Path(gt=0, le=BIGINT_MAX)]
 MAX_CONTENT = 4000
 BLOCKED = "You cannot message this user"
 
 # The error responses shared by the chat routes (all render as {"detail": ...}).
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid or expired token, or a deactivated user"},
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = UNAUTHORIZED | {
     403: {"description": "A user_id query parameter that is not the caller's"},
 }
 NOT_FOUND = {404: {"description": "No such conversation or message, or the caller is not a participant"}}
@@ -80,7 +77,7 @@ def _list_messages(
     params = {
         "conversation_id": conversation_id,
         "user_id": claims.user_id,
-        "before_id": before_id,
+        "before_id": before_id or BIGINT_MAX,  # the latest page: below every id
         "after_id": after_id,
         "limit": limit + 1,  # one more than asked: has_more
     }

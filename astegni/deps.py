@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from astegni.db import Database
 from astegni.errors import Forbidden, ServiceUnavailable, Unauthorized
+from astegni.models import INT_MAX
 from astegni.principal import Principal, load_principal
 from astegni.security import Claims, decode_token
 from astegni.settings import Settings
@@ -37,9 +38,12 @@ async def get_app_settings(conn: HTTPConnection) -> Settings:
 
 Db = Annotated[Database, Depends(get_db)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
-# A row id in the path. The bound keeps values PostgreSQL's integer cannot hold a 422 rather than
-# a DataError (a 500) at the first query.
-PathId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+PathId = Annotated[int, Path(ge=1, le=INT_MAX)]
+
+# The OpenAPI description of the answer every authenticated route may give.
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, invalid or expired token, or a deactivated user"},
+}
 
 
 async def current_claims(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Claims:

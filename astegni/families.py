@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from astegni import rate_limits
 from astegni.accounts import AccountIn
 from astegni.db import constraint_name
-from astegni.deps import AppSettings, Db, TokenClaims
+from astegni.deps import UNAUTHORIZED, AppSettings, Db, TokenClaims
 from astegni.errors import Conflict, Forbidden
 from astegni.models import Text
 from astegni.principal import load_principal
@@ -21,7 +21,6 @@ from astegni.security import Claims, hash_password
 router = APIRouter(prefix="/api", tags=["families"])
 queries = Queries("profiles.sql")
 
-UNAUTHORIZED = {401: {"description": "Missing, invalid or expired token, or user deactivated"}}
 NOT_A_PARENT = {403: {"description": "The caller does not hold the parent role"}}
 
 

@@ -6,8 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 
-from astegni.accounts import UNAUTHORIZED
-from astegni.deps import CurrentUser, Db
+from astegni.deps import UNAUTHORIZED, CurrentUser, Db
 from astegni.errors import Unauthorized
 from astegni.models import ApiModel
 from astegni.principal import queries

@@ -17,6 +17,12 @@ from pydantic import (
     model_validator,
 )
 
+# The largest value of PostgreSQL's integer (the ids of users, conversations, requests, packages):
+# a bound on every such id in a path, query or body, so that a larger one is a 422 rather than a
+# DataError at the first query.
+INT_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1  # chat_messages.id is bigint
+
 
 def contains_nul(value: Any) -> bool:
     if isinstance(value, str):

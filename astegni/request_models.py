@@ -11,24 +11,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from astegni.errors import Unprocessable
-from astegni.models import ApiModel, Text
+from astegni.i18n.ethiopian import MONTHS_EN
+from astegni.models import INT_MAX, ApiModel, Text
 
-INT_MAX = 2**31 - 1  # the ids are PostgreSQL integers
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 MAX_SPECIFIC_DATES = 60
 MAX_MESSAGE = 2000
 MAX_PREFERRED_SCHEDULE = 1000
@@ -125,7 +111,7 @@ class SessionRequestIn(ApiModel):
         months = []
         for item in value:
             name = item.strip().capitalize()
-            if name not in MONTHS:
+            if name not in MONTHS_EN:
                 raise ValueError(f"months must be month names (January .. December); got {item!r}")
             if name in months:
                 raise ValueError(f"{name} is listed twice in months")

@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 
 from astegni.async_pg import StatementPool
 from astegni.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from astegni.i18n.ethiopian import format_date
 from astegni.idempotency import Answer, IdempotencyKey
+from astegni.models import INT_MAX
 from astegni.principal import load_principal
-from astegni.queries import Queries, execute, fetch_all, fetch_one
+from astegni.queries import Queries, Query, execute, fetch_all, fetch_one
 from astegni.security import Claims
 
 queries = Queries("session_requests.sql")
@@ -32,21 +34,6 @@ DUPLICATE_OTHER = (
     "Request already sent. A pending request for this package already exists for this student "
     "(Request ID: {id}, sent on {date}). Please wait for the tutor's response."
 )
-# Month names spelled out here: strftime('%B') would follow the process locale.
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 STUDENT_PROFILE_MISSING = "Student profile not found. Please complete your student profile first."
 PARENT_PROFILE_MISSING = "Parent profile not found. Please complete your parent profile first."
 ROLE_FORBIDDEN = "Only students and parents can request sessions. Switch to your student or parent role."
@@ -86,8 +73,7 @@ _FIXED_ANSWERS: dict[str, tuple[int, Any]] = {
 
 def long_date(moment: dt.datetime, timezone: str) -> str:
     """January 31, 2026: the date of moment where the request was made."""
-    day = moment.astimezone(ZoneInfo(timezone)).date()
-    return f"{MONTHS[day.month - 1]} {day.day}, {day.year}"
+    return format_date(moment.astimezone(ZoneInfo(timezone)), "en")
 
 
 def duplicate_detail(
@@ -165,8 +151,13 @@ def _answer(row: dict[str, Any]) -> Answer:
 # ---------------------------------------------------------------------------- lists
 
 
-def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int | None]:
-    """The page and the cursor of the next one (None on the last page); rows has limit + 1."""
+def _page(
+    cur: Any, query: Query, params: dict[str, Any], before: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The page below `before` and the cursor of the next one (None on the last page). The first
+    page is below INT_MAX, not below NULL, so that the query stays `id < $n` on its index for
+    the prepared statement's generic plan too."""
+    rows = fetch_all(cur, query, params | {"before": before or INT_MAX, "limit": limit + 1})
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, rows[-1]["id"] if more else None
@@ -183,10 +174,8 @@ def my_requests_page(
         "student_id": principal.profile_id("student"),
         "tutor_id": tutor_id,
         "status": status,
-        "before": before,
-        "limit": limit + 1,
     }
-    return _page(fetch_all(cur, queries.sr_my_requests, params), limit)
+    return _page(cur, queries.sr_my_requests, params, before, limit)
 
 
 def _tutor_id(cur: Any, claims: Claims) -> int:
@@ -199,12 +188,8 @@ def _tutor_id(cur: Any, claims: Claims) -> int:
 def tutor_page(
     cur: Any, claims: Claims, status: str | None, before: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    rows = fetch_all(
-        cur,
-        queries.sr_tutor_page,
-        {"tutor_id": _tutor_id(cur, claims), "status": status, "before": before, "limit": limit + 1},
-    )
-    return _page(rows, limit)
+    params = {"tutor_id": _tutor_id(cur, claims), "status": status}
+    return _page(cur, queries.sr_tutor_page, params, before, limit)
 
 
 def tutor_request(cur: Any, claims: Claims, request_id: int) -> dict[str, Any]:
@@ -217,12 +202,7 @@ def tutor_request(cur: Any, claims: Claims, request_id: int) -> dict[str, Any]:
 def my_students(
     cur: Any, claims: Claims, before: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
-    rows = fetch_all(
-        cur,
-        queries.sr_my_students,
-        {"tutor_id": _tutor_id(cur, claims), "before": before, "limit": limit + 1},
-    )
-    return _page(rows, limit)
+    return _page(cur, queries.sr_my_students, {"tutor_id": _tutor_id(cur, claims)}, before, limit)
 
 
 # ---------------------------------------------------------------------------- transitions

@@ -10,7 +10,7 @@ import psycopg2.errors
 from fastapi import APIRouter
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from astegni.deps import Db, PathId, TokenClaims
+from astegni.deps import UNAUTHORIZED, Db, PathId, TokenClaims
 from astegni.errors import Forbidden, NotFound, Unprocessable
 from astegni.models import ApiModel, ClockTime, Text
 from astegni.principal import Principal, load_principal
@@ -26,7 +26,6 @@ SessionFormat = Literal["online", "in_person", "hybrid"]
 # ETB, at most two decimals, sent as a JSON number.
 HourlyRate = Annotated[Decimal, Field(gt=0, le=100_000, decimal_places=2)]
 
-UNAUTHORIZED = {401: {"description": "Missing, invalid or expired token, or user deactivated"}}
 NOT_A_TUTOR = {403: {"description": "The caller does not hold the tutor role"}}
 NO_PACKAGE = {404: {"description": "No such package among the caller's"}}
 

@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 import psycopg2
 from psycopg2 import sql
 
-from bench.serving import free_port
 from deploy.render import PROJECT_DIR, nginx_conf, pgbouncer_ini
 from tests import pg
+from tests.support.live import free_port
 
 WAIT_READY = PROJECT_DIR / "deploy" / "wait-ready"
 SECRET_KEY = secrets.token_urlsafe(48)

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from astegni.db import Database
 from astegni.settings import Settings
-from tests.conftest import TEST_SECRET, make_settings, wait_ready
-from tests.factories import PASSWORD, Factory
+from tests.support.factories import PASSWORD, Factory
+from tests.support.live import TEST_SECRET, make_settings, wait_ready
 
 
 @contextmanager

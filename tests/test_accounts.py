@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from astegni.security import decode_token
-from tests.conftest import TEST_SECRET, make_settings, wait_ready
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
+from tests.support.live import TEST_SECRET, make_settings, wait_ready
 
 LOGIN_KEYS = {"access_token", "refresh_token", "token_type", "user"}
 USER_KEYS = {"id", "email", "first_name", "father_name", "roles", "active_role", "role_ids", "locale"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chat_helpers import open_conversation, send, snapshot
-from tests.test_realtime import close_code
+from tests.support.chat import open_conversation, send, snapshot
+from tests.support.ws import close_code
 
 
 @pytest.fixture

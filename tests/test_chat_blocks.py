@@ -7,12 +7,14 @@ import threading
 import time
 
 import httpx
+import pytest
 
-from tests.chat_helpers import open_conversation, send, snapshot
-from tests.conftest import LiveServer
-from tests.factories import TestUser
-from tests.test_realtime import connect, next_event, ready
-from tests.test_session_requests_support import URL, request_body
+from tests.support.chat import open_conversation, send, snapshot
+from tests.support.factories import TestUser
+from tests.support.live import LiveServer
+from tests.support.polling import eventually
+from tests.support.requests import URL, request_body
+from tests.support.ws import connect_client, next_event
 
 BLOCKS = "/api/chat/blocks"
 BLOCKED = {"detail": "You cannot message this user", "code": "cannot_message"}
@@ -97,9 +99,9 @@ def test_blocker_gets_no_event_the_blocked_user_causes(client, db, factory):
     last = send(client, tutor, cid, "latest")
     assert block(client, tutor, blocked.id).status_code == 201
 
-    with connect(client, tutor) as tutor_ws, connect(client, blocked) as blocked_ws:
-        ready(tutor_ws)
-        ready(blocked_ws)
+    with connect_client(client, tutor) as tutor_ws, connect_client(client, blocked) as blocked_ws:
+        next_event(tutor_ws, "ready")
+        next_event(blocked_ws, "ready")
         # What the blocked user does: read, delete, cancel their request.
         read = client.post(
             f"/api/chat/conversations/{cid}/read",
@@ -133,6 +135,7 @@ def test_blocker_gets_no_event_the_blocked_user_causes(client, db, factory):
         assert types[-1]["data"]["message"]["id"] == mine["id"]
 
 
+@pytest.mark.slow
 def test_no_send_gets_through_once_the_block_is_committed(client, factory, db_url):
     """Sends racing a block: each is refused or sent in one statement, and every send that
     starts after the block's answer is refused."""
@@ -150,21 +153,16 @@ def test_no_send_gets_through_once_the_block_is_committed(client, factory, db_ur
                 response = http.post("/api/chat/messages", json=body, headers=student.headers)
                 results.append((started, response.status_code))
 
-    def wait_for(condition) -> None:
-        deadline = time.monotonic() + 20
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.01)
-
     threads = [threading.Thread(target=keep_sending) for _ in range(4)]
     try:
         for thread in threads:
             thread.start()
-        wait_for(lambda: len(results) >= 8)
+        eventually(lambda: len(results) >= 8, 20, interval=0.01)
         with httpx.Client(base_url=server.url, timeout=20) as http:
             answer = http.post(BLOCKS, json={"user_id": student.id}, headers=tutor.headers)
         assert answer.status_code == 201
         blocked_at = time.monotonic()
-        wait_for(lambda: sum(started > blocked_at for started, _ in results) >= 8)
+        eventually(lambda: sum(started > blocked_at for started, _ in results) >= 8, 20, interval=0.01)
     finally:
         stop.set()
         for thread in threads:

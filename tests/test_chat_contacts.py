@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.chat_helpers import snapshot
-from tests.factories import TestUser
-from tests.test_session_requests_support import URL, request_body
+from tests.support.chat import snapshot
+from tests.support.factories import TestUser
+from tests.support.requests import URL, request_body
 
 CONVERSATIONS = "/api/chat/conversations"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import astegni.chat
-from tests.chat_helpers import open_conversation, send, snapshot
+from tests.support.chat import open_conversation, send, snapshot
 
 
 def test_get_or_create_returns_the_one_direct_conversation(client, db, factory):

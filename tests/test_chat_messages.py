@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from tests.chat_helpers import open_conversation, send, snapshot
+from tests.support.chat import open_conversation, send, snapshot
 
 
 @pytest.fixture
@@ -60,6 +60,7 @@ def test_repeated_client_message_id_returns_the_first_message(client, db, factor
     assert snapshot(db) == before
 
 
+@pytest.mark.slow
 def test_concurrent_sends_with_one_client_message_id_make_one_message(db_url, db, live_server):
     with httpx.Client(base_url=live_server.url, timeout=20) as http:
         users = []

@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import create_app
-from tests.chat_helpers import open_conversation, send, snapshot
-from tests.conftest import make_settings, wait_ready
-from tests.factories import Factory
+from tests.support.chat import open_conversation, send, snapshot
+from tests.support.factories import Factory
+from tests.support.live import make_settings, wait_ready
 
 LIMITS = {"chat_send_rate_per_minute": 3, "conversation_create_rate_per_hour": 3, "block_rate_per_hour": 2}
 

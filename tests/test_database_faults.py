@@ -17,8 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from astegni.schema import apply_schema
-from tests.conftest import LiveServer, make_settings, wait_ready
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
+from tests.support.live import LiveServer, make_settings, wait_ready
+from tests.support.polling import eventually
 from tests.throwaway_pg import ThrowawayServer
 
 
@@ -70,17 +71,10 @@ UNKNOWN_PACKAGE = {
 }
 
 
-def wait_until(predicate, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
-
-
 # ------------------------------------------------------------------ restart
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_a_restart_costs_no_request(own_server, own_db_url, mode):
     with app_client(own_db_url, db_pool_size=4) as client:
@@ -105,6 +99,7 @@ def test_a_restart_costs_no_request(own_server, own_db_url, mode):
         assert switched.status_code == 200
 
 
+@pytest.mark.slow
 def test_while_the_database_is_down_the_api_is_503_and_health_stays_200(own_server, own_db_url):
     with app_client(own_db_url) as client:
         headers = register(client)
@@ -132,10 +127,11 @@ def test_while_the_database_is_down_the_api_is_503_and_health_stays_200(own_serv
             assert response.json() == {"detail": "Database unavailable", "code": "service_unavailable"}
             assert int(response.headers["retry-after"]) >= 1
         own_server.start()
-        wait_until(lambda: client.get("/readyz").status_code == 200, "readyz after restart")
+        eventually(lambda: client.get("/readyz").status_code == 200, 30, what="readyz after restart")
         assert client.get("/api/me", headers=headers).status_code == 200
 
 
+@pytest.mark.slow
 def test_a_live_server_rides_out_a_restart(own_server, own_db_url):
     server = LiveServer(own_db_url)
     try:
@@ -160,13 +156,13 @@ def test_a_live_server_rides_out_a_restart(own_server, own_db_url):
             workers = [threading.Thread(target=hammer) for _ in range(3)]
             for worker in workers:
                 worker.start()
-            wait_until(lambda: len(statuses) >= 10, "requests before the restart")
+            eventually(lambda: len(statuses) >= 10, 30, what="requests before the restart")
             own_server.stop()
-            wait_until(lambda: http.get("/readyz").status_code == 503, "readyz 503 while down")
+            eventually(lambda: http.get("/readyz").status_code == 503, 30, what="readyz 503 while down")
             own_server.start()
-            wait_until(lambda: http.get("/readyz").status_code == 200, "readyz 200 after restart")
+            eventually(lambda: http.get("/readyz").status_code == 200, 30, what="readyz 200 after restart")
             seen = len(statuses)
-            wait_until(lambda: len(statuses) >= seen + 10, "requests after the restart")
+            eventually(lambda: len(statuses) >= seen + 10, 30, what="requests after the restart")
             stop.set()
             for worker in workers:
                 worker.join()
@@ -213,7 +209,7 @@ def test_an_exhausted_pool_answers_503_with_retry_after(db_url):
         with ThreadPoolExecutor(1) as pool, user_row_locked(db_url, user_id):
             # This request takes the only slot and waits on the lock.
             blocked = pool.submit(client.post, "/api/switch-role", json={"role": "parent"}, headers=headers)
-            wait_until(lambda: waiting_on_locks(db_url) == 1, "the request to wait on the lock")
+            eventually(lambda: waiting_on_locks(db_url) == 1, 30, what="the request to wait on the lock")
             busy = client.get("/api/me", headers=headers)
             assert busy.status_code == 503
             assert busy.json() == {"detail": "Server busy, try again", "code": "service_unavailable"}
@@ -239,6 +235,7 @@ def test_a_statement_timeout_is_503_and_rolls_back(db_url):
             assert cur.fetchone()[0] == "student"
 
 
+@pytest.mark.slow
 def test_the_app_starts_while_the_database_is_down_and_becomes_ready(own_server, own_db_url):
     own_server.stop()
     from app import create_app
@@ -250,5 +247,7 @@ def test_the_app_starts_while_the_database_is_down_and_becomes_ready(own_server,
         starting = client.post("/api/login", json={"email": "a@example.com", "password": PASSWORD})
         assert starting.status_code == 503 and "retry-after" in starting.headers
         own_server.start()
-        wait_until(lambda: client.get("/readyz").status_code == 200, "readyz once the database is up")
+        eventually(
+            lambda: client.get("/readyz").status_code == 200, 30, what="readyz once the database is up"
+        )
         register(client)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 ONE_MIB = 1024 * 1024
 

@@ -25,7 +25,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from bench.faults.load import Load, lost_or_doubled, register
-from tests.conftest import LiveServer, make_settings, wait_ready
+from tests.support.live import LiveServer, make_settings, wait_ready
+from tests.support.polling import eventually
 from tests.throwaway_pg import ThrowawayServer
 
 pytestmark = pytest.mark.slow
@@ -57,14 +58,6 @@ def backends(db_url: str, application_name: str = "astegni") -> list[str]:
         application_name,
     )
     return [row[0] for row in rows]
-
-
-def wait_until(predicate, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -107,23 +100,18 @@ def test_restart_under_write_load_loses_no_acknowledged_write(own_server, own_db
 # ---------------------------------------------------------------------------- down at start
 
 
-class StartingServer(LiveServer):
-    """A live server that is not waited for: its database is down."""
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        pass
-
-
 def test_down_at_start_then_recovers(own_server, own_db_url):
     own_server.stop()
-    server = StartingServer(own_db_url)
+    server = LiveServer(own_db_url, wait=False)  # its database is down
     try:
-        wait_until(lambda: _status(server, "/healthz") == 200, "the app to start without its database")
+        eventually(
+            lambda: _status(server, "/healthz") == 200, 30, what="the app to start without its database"
+        )
         assert _status(server, "/readyz") == 503
         login = httpx.post(f"{server.url}/api/login", json={"email": "a@example.com", "password": "x"})
         assert login.status_code == 503 and int(login.headers["retry-after"]) >= 1
         own_server.start()
-        LiveServer.wait_ready(server)  # the schema is applied and /readyz says 200
+        server.wait_ready()  # the schema is applied and /readyz says 200
         with httpx.Client(base_url=server.url, timeout=10) as http:
             assert register(http, "student", "late")["user"]["id"]
     finally:
@@ -165,7 +153,9 @@ def test_pool_held_by_slow_queries_answers_503_then_recovers(db_url):
                 )
                 for h in headers
             ]
-            wait_until(lambda: _lock_waiters(db_url) == 2, "both pooled connections to wait on the lock")
+            eventually(
+                lambda: _lock_waiters(db_url) == 2, 30, what="both pooled connections to wait on the lock"
+            )
             busy = list(
                 pool.map(lambda h: httpx.get(f"{server.url}/api/me", headers=h, timeout=30), headers * 3)
             )
@@ -320,13 +310,17 @@ def test_sigterm_finishes_in_flight_work_and_closes_sockets_with_1001(db_url):
                 )
             )
             in_flight.start()
-            wait_until(lambda: _lock_waiters(db_url) == 1, "the create to wait inside its transaction")
+            eventually(
+                lambda: _lock_waiters(db_url) == 1, 30, what="the create to wait inside its transaction"
+            )
             os.kill(server.process.pid, signal.SIGTERM)
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
                     ws.recv(timeout=15)
             assert closed.value.rcvd.code == 1001
-            time.sleep(0.5)  # shutting down, still waiting on the lock
+            # Shutting down, still waiting on the lock: that it has not exited only shows after a
+            # while, which no poll can do sooner.
+            time.sleep(0.5)
             assert server.process.poll() is None
         in_flight.join(30)
         assert result["response"].status_code == 200, result["response"].text

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import LiveServer
 from tests.forwarded import sixth_guess_status
+from tests.support.live import LiveServer
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from tests import pg
-from tests.conftest import LiveServer
+from tests.support.live import LiveServer
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 ROLES = ("student", "parent", "tutor")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.test_session_requests_support import URL, request_body
+from tests.support.requests import URL, request_body
 
 EIGHT_MIB = 8 * 1024 * 1024
 
@@ -27,6 +27,7 @@ def test_headers_over_16_kib_are_431_before_any_token_work(client, factory):
     assert client.get("/api/me", headers=user.headers | {"X-Filler": "c" * 15_000}).status_code == 200
 
 
+@pytest.mark.slow
 def test_the_header_limit_holds_through_the_real_server(live_server):
     with httpx.Client(base_url=live_server.url, timeout=30) as http:
         response = http.get("/api/me", headers={"Authorization": "Bearer " + "a" * EIGHT_MIB})

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from astegni import accounts, expiry
-from tests.conftest import make_settings, wait_ready
+from tests.support.live import make_settings, wait_ready
 
 EMAIL = "target@example.com"
 PASSWORD = "the-right-password"

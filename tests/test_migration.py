@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 import migrate_conversations_to_user_based as script
 from astegni.schema import apply_schema
 from tests import legacy_fixture, pg
-from tests.conftest import make_settings, wait_ready
+from tests.support.live import make_settings, wait_ready
+from tests.support.polling import eventually
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SCRIPT = PROJECT_DIR / "migrate_conversations_to_user_based.py"
@@ -365,15 +366,16 @@ def test_killed_run_is_completed_by_the_next(legacy, capsys):
     query(url, STALL_TRIGGER, {"row": STUCK, "fail": False})
     process = run_script(url, "--batch-size", "5")
     try:
-        deadline, stalled = time.monotonic() + 20, []
-        while time.monotonic() < deadline and not stalled:
-            stalled = query(
+        eventually(
+            lambda: query(
                 url,
                 """SELECT pid FROM pg_stat_activity WHERE application_name = 'astegni-migration'
                      AND datname = current_database() AND wait_event = 'PgSleep'""",
-            )
-            time.sleep(0.02)
-        assert stalled, "the migration never reached the stalled row"
+            ),
+            20,
+            interval=0.02,
+            what="the migration to reach the stalled row",
+        )
         process.send_signal(signal.SIGKILL)  # killed half-way through the messages
         process.communicate(timeout=10)
     finally:

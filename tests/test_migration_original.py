@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests import pg
-from tests.conftest import make_settings, wait_ready
 from tests.legacy_original import SIDE_TABLES, OriginalFixture, build_original
+from tests.support.live import make_settings, wait_ready
 from tests.test_migration import (
     data_snapshot,
     login,

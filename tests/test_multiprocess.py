@@ -8,24 +8,20 @@ uvicorn's own workers, which share one listening socket, next to a separate serv
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import httpx
-import psycopg2
 import pytest
-from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import LiveServer, live_servers
+from tests.support.live import LiveServer, live_servers
+from tests.support.remote import register, sql, tutor_with_packages
+from tests.support.ws import next_event, subscribed
 
 pytestmark = pytest.mark.slow
 RATE_PER_MINUTE = 50
-WAIT = 15
-_n = itertools.count(1)
 
 
 def workers_of(server: LiveServer) -> list[int]:
@@ -72,50 +68,6 @@ def cluster(shared_db: str) -> Iterator[tuple[LiveServer, LiveServer]]:
     with live_servers(shared_db, env | {"WORKERS": "2"}, env) as (a, b):
         assert len(workers_of(a)) == 2
         yield a, b
-
-
-def sql(db_url: str, query: str, *params) -> list[tuple]:
-    conn = psycopg2.connect(db_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
-def register(server: LiveServer, role: str, *more_roles: str) -> dict:
-    body = {
-        "email": f"mp{next(_n)}-{os.urandom(3).hex()}@example.com",
-        "password": "correct-horse-battery",
-        "first_name": "Multi",
-        "father_name": role,
-        "roles": [role, *more_roles],
-    }
-    response = httpx.post(f"{server.url}/api/register", json=body, timeout=20)
-    assert response.status_code == 201, response.text
-    data = response.json()
-    return {
-        "id": data["user"]["id"],
-        "role_ids": data["user"]["role_ids"],
-        "token": data["access_token"],
-        "headers": {"Authorization": f"Bearer {data['access_token']}"},
-    }
-
-
-def tutor_with_packages(server: LiveServer, count: int) -> tuple[dict, list[int]]:
-    tutor = register(server, "tutor")
-    packages = []
-    for i in range(count):
-        response = httpx.post(
-            f"{server.url}/api/tutor/packages",
-            json={"name": f"Package {i}", "hourly_rate": 300},
-            headers=tutor["headers"],
-            timeout=20,
-        )
-        assert response.status_code == 201, response.text
-        packages.append(response.json()["id"])
-    return tutor, packages
 
 
 def request_body(tutor: dict, package_id: int) -> dict:
@@ -227,21 +179,6 @@ def test_the_rate_limit_holds_across_processes(cluster):
 # ---------------------------------------------------------------------------- WebSocket delivery
 
 
-def open_socket(stack: ExitStack, server: LiveServer, token: str) -> ClientConnection:
-    ws = stack.enter_context(
-        connect(f"ws://127.0.0.1:{server.port}/api/chat/ws?token={token}", open_timeout=WAIT)
-    )
-    assert next_event(ws)["type"] == "ready"
-    return ws
-
-
-def next_event(ws: ClientConnection) -> dict:
-    while True:
-        event = json.loads(ws.recv(timeout=WAIT))
-        if event["type"] not in ("ping", "pong"):
-            return event
-
-
 def test_websocket_events_reach_every_worker_and_server(cluster, shared_db):
     a, b = cluster
     tutor, (package,) = tutor_with_packages(b, 1)
@@ -253,14 +190,14 @@ def test_websocket_events_reach_every_worker_and_server(cluster, shared_db):
     )
     assert listeners == [(3,)]  # one LISTEN connection per process: A's two workers and B
     with ExitStack() as stack:
-        on_a = [open_socket(stack, a, student["token"]) for _ in range(6)]
+        on_a = [subscribed(stack, a.port, student["token"]) for _ in range(6)]
         per_worker = established_per_process(workers_of(a), a.port)
         if min(per_worker.values()) == 0:  # the kernel handed them all to one worker: add more
-            on_a += [open_socket(stack, a, student["token"]) for _ in range(10)]
+            on_a += [subscribed(stack, a.port, student["token"]) for _ in range(10)]
             per_worker = established_per_process(workers_of(a), a.port)
         assert min(per_worker.values()) > 0, per_worker  # sockets held by both of A's workers
-        on_b = [open_socket(stack, b, student["token"]) for _ in range(2)]
-        tutor_on_a = open_socket(stack, a, tutor["token"])
+        on_b = [subscribed(stack, b.port, student["token"]) for _ in range(2)]
+        tutor_on_a = subscribed(stack, a.port, tutor["token"])
 
         # Written on B, delivered to every tab of the student on every process.
         created = httpx.post(

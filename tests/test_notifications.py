@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,19 +18,12 @@ from astegni.queries import fetch_one
 from astegni.request_models import SessionRequestIn
 from astegni.security import Claims
 from astegni.session_requests import create_params, queries
-from tests.conftest import make_settings
-from tests.mail_server import MailServer, html_of, text_of, wait_until
-from tests.test_session_requests_support import URL, backdate, request_body, rows, scalar
+from tests.support.live import make_settings
+from tests.support.mail import MailServer, html_of, text_of
+from tests.support.polling import eventually
+from tests.support.requests import URL, backdate, request_body, rows, scalar
 
 BASE = "https://astegni.example"
-
-
-@pytest.fixture
-def mail() -> Iterator[MailServer]:
-    server = MailServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -87,7 +79,7 @@ def test_a_new_request_emails_the_tutor_once_with_a_link_to_the_requests_page(cl
     assert student.full_name in text and "150.0 ETB" in text
     assert "Can we start <b>Monday</b>?" in text
     assert "&lt;b&gt;Monday&lt;/b&gt;" in html and "<b>Monday</b>" not in html  # escaped
-    wait_until(lambda: settled(db), what="outbox settled")
+    eventually(lambda: settled(db), what="outbox settled")
     assert len(mail.messages) == 1 and outbox(db)[0]["status"] == "sent"
 
 
@@ -121,7 +113,7 @@ def test_accepting_a_parents_request_emails_the_parent_and_the_child(client, fac
     assert f"{tutor.full_name} accepted your session request" in text_of(to_parent)
     assert to_child["Subject"] == "የክፍለ ጊዜ ጥያቄ ተቀባይነት አግኝቷል፦ Package 1"
     assert "ለእርስዎ የቀረበውን" in text_of(to_child)
-    wait_until(lambda: settled(db), what="outbox settled")
+    eventually(lambda: settled(db), what="outbox settled")
     assert len(mail.to(tutor.email)) == 1  # the tutor answered; no email about it
 
 
@@ -168,7 +160,7 @@ def send_chat(client, user, conversation_id: int, content: str) -> dict[str, Any
 
 def wait_past_delay(db, message: dict[str, Any], settings) -> None:
     """Until the message is older than the digest delay (by the database's clock)."""
-    wait_until(
+    eventually(
         lambda: scalar(
             db,
             "SELECT created_at < now() - make_interval(secs => %s) FROM chat_messages WHERE id = %s",
@@ -271,7 +263,7 @@ def test_a_kind_turned_off_is_not_sent(client, factory, db, mail):
     request_id = create(client, student, tutor)
     client.post(f"{URL}/{request_id}/cancel", headers=student.headers)
     mail.wait_for(lambda ms: mail.to(student.email))  # the email after it has gone
-    wait_until(lambda: settled(db), what="outbox settled")
+    eventually(lambda: settled(db), what="outbox settled")
     assert mail.to(tutor.email) == []
     assert [r["status"] for r in outbox(db) if r["kind"] == "request_created"] == ["skipped"]
 

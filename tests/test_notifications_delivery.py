@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -20,18 +19,11 @@ import pytest
 
 from astegni.notifications import outbox
 from astegni.notifications.sender import send_round
-from tests.conftest import PROJECT_DIR, live_servers, make_settings
-from tests.mail_server import MailServer, text_of, wait_until
-from tests.test_multiprocess import register, tutor_with_packages
-from tests.test_session_requests_support import URL, request_body, rows, scalar
-
-
-@pytest.fixture
-def mail() -> Iterator[MailServer]:
-    server = MailServer()
-    server.start()
-    yield server
-    server.stop()
+from tests.support.live import PROJECT_DIR, live_servers, make_settings
+from tests.support.mail import MailServer, text_of
+from tests.support.polling import eventually
+from tests.support.remote import register, sql, tutor_with_packages
+from tests.support.requests import URL, request_body, rows, scalar
 
 
 def email_settings(db_url: str, mail: MailServer | None, **overrides: Any):
@@ -78,7 +70,7 @@ def test_a_mail_server_that_is_down_delays_the_mail_and_loses_none(client, facto
     for package in range(3):
         create(client, student, tutor, package)
     # Every email was tried, failed, and waits for its next attempt.
-    wait_until(
+    eventually(
         lambda: scalar(db, "SELECT count(*) FROM email_outbox WHERE attempts >= 2 AND last_error IS NOT NULL")
         == 3,
         what="failed attempts",
@@ -87,7 +79,7 @@ def test_a_mail_server_that_is_down_delays_the_mail_and_loses_none(client, facto
 
     mail.start()
     mail.wait_for(lambda ms: len(ms) >= 3)
-    wait_until(lambda: settled(db), what="outbox settled")
+    eventually(lambda: settled(db), what="outbox settled")
     assert statuses(db) == ["sent"] * 3
     assert len(mail.messages) == 3 and len(set(message_ids(mail.messages))) == 3
 
@@ -98,7 +90,7 @@ def test_an_email_the_server_keeps_deferring_ends_dead_and_the_operator_sees_and
     mail.collector.refuse = "451 4.3.0 Try again later"
     student, tutor = factory.student(), factory.tutor()
     create(client, student, tutor)
-    wait_until(lambda: statuses(db) == ["dead"], what="dead row")
+    eventually(lambda: statuses(db) == ["dead"], what="dead row")
     [row] = rows(db, "SELECT * FROM email_outbox")
     assert row["attempts"] == 3 and "451" in row["last_error"]
     assert mail.messages == []
@@ -111,14 +103,14 @@ def test_an_email_the_server_keeps_deferring_ends_dead_and_the_operator_sees_and
     assert "1 row(s) pending again" in run_cli(db_url, "--retry-dead", str(row["id"]))
     [message] = mail.wait_for(lambda ms: len(ms) == 1)
     assert message["To"].addresses[0].addr_spec == tutor.email
-    wait_until(lambda: statuses(db) == ["sent"], what="sent")
+    eventually(lambda: statuses(db) == ["sent"], what="sent")
 
 
 def test_a_permanent_refusal_is_dead_at_once(client, factory, db, mail):
     mail.collector.refuse = "550 5.1.1 Mailbox unavailable"
     student, tutor = factory.student(), factory.tutor()
     create(client, student, tutor)
-    wait_until(lambda: statuses(db) == ["dead"], what="dead row")
+    eventually(lambda: statuses(db) == ["dead"], what="dead row")
     [row] = rows(db, "SELECT attempts, last_error FROM email_outbox")
     assert row["attempts"] == 1 and "550" in row["last_error"]
 
@@ -151,7 +143,7 @@ def test_rows_a_crashed_sender_had_claimed_are_sent_once_its_lease_runs_out(
     assert len(claimed) == 1
     assert asyncio.run(send_round(db, settings)) == 0  # leased: nobody else takes it yet
 
-    wait_until(lambda: asyncio.run(send_round(db, settings)) == 1, what="the lease to run out")
+    eventually(lambda: asyncio.run(send_round(db, settings)) == 1, what="the lease to run out")
     [message] = mail.wait_for(lambda ms: len(ms) == 1)
     assert text_of(message).startswith("Hello")
     [row] = rows(db, "SELECT status, attempts FROM email_outbox")
@@ -182,7 +174,7 @@ def test_three_server_processes_send_each_email_exactly_once(db_url, mail):
             response = httpx.post(f"{server.url}{URL}", json=body, headers=student["headers"], timeout=20)
             assert response.status_code == 200, response.text
         mail.wait_for(lambda ms: len(ms) >= len(packages), timeout=30)
-        wait_until(lambda: _all_sent(db_url, len(packages)), timeout=30, what="every row sent")
+        eventually(lambda: _all_sent(db_url, len(packages)), timeout=30, what="every row sent")
     assert len(mail.messages) == len(packages)
     assert len(set(message_ids(mail.messages))) == len(packages)
     subjects = sorted(m["Subject"] for m in mail.messages)
@@ -190,8 +182,6 @@ def test_three_server_processes_send_each_email_exactly_once(db_url, mail):
 
 
 def _all_sent(db_url: str, count: int) -> bool:
-    from tests.test_multiprocess import sql
-
     return sql(db_url, "SELECT count(*) FROM email_outbox WHERE status = 'sent'")[0][0] == count
 
 
@@ -203,8 +193,8 @@ def test_without_smtp_url_each_email_is_an_eml_file(db_url, tmp_path: Path):
 
     from app import create_app
     from astegni.db import Database
-    from tests.conftest import wait_ready
-    from tests.factories import Factory
+    from tests.support.factories import Factory
+    from tests.support.live import wait_ready
 
     settings = email_settings(db_url, None, email_outbox_dir=tmp_path / "outbox")
     database = Database(db_url, pool_size=2)
@@ -214,7 +204,7 @@ def test_without_smtp_url_each_email_is_an_eml_file(db_url, tmp_path: Path):
             factory = Factory(client, database)
             student, tutor = factory.student(), factory.tutor()
             create(client, student, tutor)
-            [path] = wait_until(lambda: list((tmp_path / "outbox").glob("*.eml")), what=".eml file")
+            [path] = eventually(lambda: list((tmp_path / "outbox").glob("*.eml")), what=".eml file")
     finally:
         database.close()
     message = message_from_bytes(path.read_bytes(), policy=policy.default)

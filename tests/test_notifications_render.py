@@ -10,7 +10,7 @@ import pytest
 from astegni.notifications import KINDS
 from astegni.notifications.render import build_message, render
 from astegni.notifications.transport import SmtpConfig, parse_smtp_url
-from tests.conftest import make_settings
+from tests.support.live import make_settings
 
 HOSTILE = '<img src=x onerror="alert(1)">&\r\nBcc: victim@example.com'
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg2
 
 from astegni import demo
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 PACKAGE_KEYS = {
     "id",

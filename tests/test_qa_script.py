@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests import pg
-from tests.conftest import LiveServer, free_port
+from tests.support.live import LiveServer, free_port
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SCRIPT = PROJECT_DIR / "test_duplicate_session_request.py"
@@ -106,6 +106,7 @@ def pending(demo: dict) -> list[dict]:
     return response.json()
 
 
+@pytest.mark.slow
 def test_passes_twice_in_a_row_and_cleans_up(demo):
     for _ in range(2):
         result = run_script(*flags(demo))
@@ -114,6 +115,7 @@ def test_passes_twice_in_a_row_and_cleans_up(demo):
     assert pending(demo) == []
 
 
+@pytest.mark.slow
 def test_reads_the_environment_and_cancels_a_left_over_request(demo):
     # A pending request for the package, as a run killed before its cleanup would leave.
     response = httpx.post(
@@ -146,6 +148,7 @@ def test_reads_the_environment_and_cancels_a_left_over_request(demo):
     assert pending(demo) == []
 
 
+@pytest.mark.slow
 def test_defaults_are_the_demo_data(server):
     """Only --base-url: the demo student, demo tutor 2 and its packages 1 and 2."""
     for _ in range(2):
@@ -154,6 +157,7 @@ def test_defaults_are_the_demo_data(server):
         assert result.stdout.splitlines() == EXPECTED
 
 
+@pytest.mark.slow
 def test_a_server_answer_that_fails_a_check_is_shown(demo):
     result = run_script(*flags(demo)[:4], "--password", "wrong-password", *flags(demo)[6:])
     assert result.returncode == 1
@@ -169,6 +173,7 @@ def test_fails_with_exit_1_against_a_dead_port():
     assert line.startswith("✗ Server not reachable at http://127.0.0.1:")
 
 
+@pytest.mark.slow
 def test_the_documented_example_body_works_on_the_demo_data(server):
     """tutor 2 with package 1, as the API's documentation writes the request body."""
     login = httpx.post(

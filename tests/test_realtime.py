@@ -9,54 +9,15 @@ import time
 
 import psycopg2
 import pytest
-from jose import jwt
-from starlette.websockets import WebSocketDisconnect
 
 from astegni.events import publish
 from astegni.realtime import CLOSE_TRY_AGAIN, Hub, Listener, Socket, serve_socket
-from tests.chat_helpers import open_conversation, send
-from tests.conftest import TEST_SECRET
 from tests.frozen_proxy import frozen_proxy
 from tests.pg import end_sessions
-
-
-def connect(client, user, **params):
-    query = "&".join(f"{k}={v}" for k, v in ({"token": user.token} | params).items())
-    return client.websocket_connect(f"/api/chat/ws?{query}")
-
-
-def next_event(ws) -> dict:
-    """The next event, skipping heartbeats."""
-    while True:
-        event = ws.receive_json()
-        if event["type"] not in ("ping", "pong"):
-            return event
-
-
-def ready(ws) -> dict:
-    event = next_event(ws)
-    assert event["type"] == "ready"
-    return event
-
-
-def close_code(ws) -> int:
-    with pytest.raises(WebSocketDisconnect) as info:
-        while True:
-            ws.receive_text()
-    return info.value.code
-
-
-def token(user_id: int, *, secret: str = TEST_SECRET, lifetime: int = 600, **claims) -> str:
-    now = int(time.time())
-    body = {
-        "sub": str(user_id),
-        "role": "student",
-        "type": "access",
-        "iat": now,
-        "exp": now + lifetime,
-    } | claims
-    return jwt.encode(body, secret, algorithm="HS256")
-
+from tests.support.chat import open_conversation, send
+from tests.support.live import token
+from tests.support.polling import eventually_async
+from tests.support.ws import close_code, connect_client, next_event
 
 # ---------------------------------------------------------------------------- authentication
 
@@ -75,7 +36,7 @@ def test_refuses_bad_tokens_with_4401(client, db, factory):
             assert close_code(ws) == 4401, bad
     with db.transaction() as cur:
         cur.execute("UPDATE users SET is_active = false WHERE id = %s", (user.id,))
-    with connect(client, user) as ws:
+    with connect_client(client, user) as ws:
         assert close_code(ws) == 4401
 
 
@@ -83,7 +44,7 @@ def test_auth_frame_instead_of_query_token(client, factory):
     user = factory.student()
     with client.websocket_connect("/api/chat/ws") as ws:
         ws.send_json({"type": "auth", "token": user.token})
-        assert ready(ws)["data"] == {"user_id": user.id}
+        assert next_event(ws, "ready")["data"] == {"user_id": user.id}
     for first_frame in [{"type": "auth", "token": "garbage"}, {"type": "hello"}, {"type": "auth"}]:
         with client.websocket_connect("/api/chat/ws") as ws:
             ws.send_json(first_frame)
@@ -95,16 +56,16 @@ def test_auth_frame_instead_of_query_token(client, factory):
 
 def test_foreign_user_id_is_refused(client, factory):
     user, other = factory.student(), factory.student()
-    with connect(client, user, user_id=other.id) as ws:
+    with connect_client(client, user, user_id=other.id) as ws:
         assert close_code(ws) == 4403
-    with connect(client, user, user_id=user.id) as ws:
-        assert ready(ws)
+    with connect_client(client, user, user_id=user.id) as ws:
+        assert next_event(ws, "ready")
 
 
 def test_ping_is_answered(client, factory):
     user = factory.student()
-    with connect(client, user) as ws:
-        ready(ws)
+    with connect_client(client, user) as ws:
+        next_event(ws, "ready")
         ws.send_json({"type": "ping"})
         assert ws.receive_json() == {"type": "pong"}
 
@@ -117,13 +78,13 @@ def test_every_tab_of_every_participant_and_never_an_outsider(client, factory):
     cid = open_conversation(client, student, tutor)
     own_cid = open_conversation(client, outsider, tutor)
     with (
-        connect(client, tutor) as tab1,
-        connect(client, tutor) as tab2,
-        connect(client, student) as student_ws,
-        connect(client, outsider) as outsider_ws,
+        connect_client(client, tutor) as tab1,
+        connect_client(client, tutor) as tab2,
+        connect_client(client, student) as student_ws,
+        connect_client(client, outsider) as outsider_ws,
     ):
         for ws in (tab1, tab2, student_ws, outsider_ws):
-            ready(ws)
+            next_event(ws, "ready")
         message = send(client, student, cid, "for the tutor")
         for ws in (tab1, tab2, student_ws):
             event = next_event(ws)
@@ -137,8 +98,8 @@ def test_every_tab_of_every_participant_and_never_an_outsider(client, factory):
 def test_edit_delete_and_read_events(client, factory):
     student, tutor = factory.student(), factory.tutor(packages=0)
     cid = open_conversation(client, student, tutor)
-    with connect(client, student) as student_ws, connect(client, tutor) as tutor_ws:
-        ready(student_ws), ready(tutor_ws)
+    with connect_client(client, student) as student_ws, connect_client(client, tutor) as tutor_ws:
+        next_event(student_ws, "ready"), next_event(tutor_ws, "ready")
         message = send(client, student, cid, "draft")
         assert next_event(tutor_ws)["type"] == "message.created"
         assert next_event(student_ws)["type"] == "message.created"
@@ -175,8 +136,8 @@ def test_edit_delete_and_read_events(client, factory):
 def test_a_retried_send_is_announced_once(client, factory):
     student, tutor = factory.student(), factory.tutor(packages=0)
     cid = open_conversation(client, student, tutor)
-    with connect(client, tutor) as ws:
-        ready(ws)
+    with connect_client(client, tutor) as ws:
+        next_event(ws, "ready")
         first = send(client, student, cid, "once", client_message_id="k1")
         send(client, student, cid, "once", client_message_id="k1")
         second = send(client, student, cid, "twice")
@@ -189,8 +150,8 @@ def test_a_retried_send_is_announced_once(client, factory):
 
 def test_no_event_for_a_rolled_back_transaction(client, db, factory):
     user = factory.student()
-    with connect(client, user) as ws:
-        ready(ws)
+    with connect_client(client, user) as ws:
+        next_event(ws, "ready")
         with pytest.raises(RuntimeError), db.transaction() as cur:
             publish(cur, "session_request.updated", [user.id], {"n": "rolled back"})
             raise RuntimeError("abort")
@@ -202,8 +163,8 @@ def test_no_event_for_a_rolled_back_transaction(client, db, factory):
 def test_large_events_travel_by_reference(client, db, factory):
     user = factory.student()
     big = {"blob": "é" * 6000}  # 12 kB of UTF-8: over the NOTIFY payload limit
-    with connect(client, user) as ws:
-        ready(ws)
+    with connect_client(client, user) as ws:
+        next_event(ws, "ready")
         with db.transaction() as cur:
             publish(cur, "session_request.updated", [user.id], big)
         assert next_event(ws) == {"type": "session_request.updated", "data": big}
@@ -214,8 +175,8 @@ def test_large_events_travel_by_reference(client, db, factory):
 
 def test_heartbeat_drops_sockets_of_deactivated_users(client, db, factory):
     user, other = factory.student(), factory.student()
-    with connect(client, user) as ws, connect(client, other) as other_ws:
-        ready(ws), ready(other_ws)
+    with connect_client(client, user) as ws, connect_client(client, other) as other_ws:
+        next_event(ws, "ready"), next_event(other_ws, "ready")
         with db.transaction() as cur:
             cur.execute("UPDATE users SET is_active = false WHERE id = %s", (user.id,))
         client.portal.call(client.app.state.realtime.heartbeat)
@@ -294,13 +255,6 @@ def test_a_stalled_send_times_out_and_closes():
 # ---------------------------------------------------------------------------- the listener
 
 
-async def eventually(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 def notify(db_url: str, *user_ids: int) -> None:
     conn = psycopg2.connect(db_url)
     try:
@@ -334,12 +288,13 @@ def test_the_listener_skips_events_while_no_socket_wants_them(db_url):
     async def scenario() -> Recorder:
         seen, wanted = Recorder(), False
         task = seen.listen(db_url, wanted=lambda: wanted)
-        await eventually(lambda: seen.states == [(True, False)])
+        await eventually_async(lambda: seen.states == [(True, False)])
         await asyncio.to_thread(notify, db_url, 1)
+        # Time for event 1 to arrive while unwanted: that it is skipped shows only by waiting.
         await asyncio.sleep(0.3)
         wanted = True
         await asyncio.to_thread(notify, db_url, 2, 3)
-        await eventually(lambda: len(seen.delivered) == 2)
+        await eventually_async(lambda: len(seen.delivered) == 2)
         await stop(task)
         return seen
 
@@ -352,11 +307,11 @@ def test_the_listener_reconnects_when_the_server_ends_its_session(db_url):
     async def scenario() -> Recorder:
         seen = Recorder()
         task = seen.listen(db_url)
-        await eventually(lambda: seen.states == [(True, False)])
+        await eventually_async(lambda: seen.states == [(True, False)])
         assert await asyncio.to_thread(end_sessions, db_url, "astegni-listener") == 1
-        await eventually(lambda: len(seen.states) == 3)
+        await eventually_async(lambda: len(seen.states) == 3)
         await asyncio.to_thread(notify, db_url, 4)
-        await eventually(lambda: seen.delivered == [[4]])
+        await eventually_async(lambda: seen.delivered == [[4]])
         await stop(task)
         return seen
 
@@ -371,15 +326,15 @@ def test_the_listener_notices_a_server_gone_silent_and_reconnects(db_url):
         async def scenario() -> tuple[Recorder, float]:
             seen = Recorder()
             task = seen.listen(proxy.url, idle_probe_seconds=0.2, reply_timeout_seconds=0.5)
-            await eventually(lambda: seen.states == [(True, False)])
+            await eventually_async(lambda: seen.states == [(True, False)])
             proxy.frozen.set()
             started = time.monotonic()
-            await eventually(lambda: len(seen.states) == 2)
+            await eventually_async(lambda: len(seen.states) == 2)
             noticed = time.monotonic() - started
             proxy.frozen.clear()
-            await eventually(lambda: len(seen.states) == 3)
+            await eventually_async(lambda: len(seen.states) == 3)
             await asyncio.to_thread(notify, db_url, 5)
-            await eventually(lambda: seen.delivered == [[5]])
+            await eventually_async(lambda: seen.delivered == [[5]])
             await stop(task)
             return seen, noticed
 
@@ -403,7 +358,7 @@ def test_the_listener_purges_stored_events_past_their_keep(db, db_url):
 
     async def scenario() -> None:
         task = Recorder().listen(db_url, idle_probe_seconds=0.1, keep_events_seconds=300)
-        await eventually(lambda: stored(db) == [{"n": "young"}])
+        await eventually_async(lambda: stored(db) == [{"n": "young"}])
         await stop(task)
 
     run_in_fresh_loop(scenario)
@@ -418,10 +373,10 @@ def test_a_purge_stuck_behind_a_lock_is_cancelled_and_the_listener_stays(db_url)
     async def scenario() -> Recorder:
         seen = Recorder()
         task = seen.listen(db_url, idle_probe_seconds=0.1, statement_timeout_ms=200, reply_timeout_seconds=1)
-        await eventually(lambda: seen.states == [(True, False)])
+        await eventually_async(lambda: seen.states == [(True, False)])
         await asyncio.sleep(1.5)  # the first purge is behind the lock
         await asyncio.to_thread(notify, db_url, 6)  # the lock covers realtime_events only
-        await eventually(lambda: seen.delivered == [[6]])
+        await eventually_async(lambda: seen.delivered == [[6]])
         await stop(task)
         return seen
 

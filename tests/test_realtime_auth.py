@@ -11,14 +11,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
-from tests import test_realtime
-from tests.conftest import LiveServer
-from tests.test_realtime import token
+from tests.support.live import LiveServer, token
+from tests.support.polling import eventually
+from tests.support.ws import WAIT, close_code, next_event, open_socket
 
-WAIT = 15
 MAX_SOCKETS = 3
 _emails = itertools.count(1)
 
@@ -43,46 +41,24 @@ def register(server: LiveServer) -> dict:
     return response.json()
 
 
-@contextlib.contextmanager
-def open_socket(
-    server: LiveServer, access_token: str | None = None, query: str = ""
-) -> Iterator[ClientConnection]:
-    with connect(f"ws://127.0.0.1:{server.port}/api/chat/ws{query}", open_timeout=WAIT, max_size=None) as ws:
-        if access_token is not None:
-            ws.send(json.dumps({"type": "auth", "token": access_token}))
-        yield ws
-
-
-def next_event(ws: ClientConnection) -> dict:
-    while True:
-        event = json.loads(ws.recv(timeout=WAIT))
-        if event["type"] not in ("ping", "pong"):
-            return event
-
-
-def close_code(ws: ClientConnection) -> int:
-    with pytest.raises(ConnectionClosed) as info:
-        while True:
-            ws.recv(timeout=WAIT)
-    return info.value.rcvd.code
-
-
 def pong(ws: ClientConnection) -> None:
     ws.send(json.dumps({"type": "ping"}))
     while json.loads(ws.recv(timeout=WAIT))["type"] != "pong":
         pass
 
 
+@pytest.mark.slow
 def test_a_token_in_the_url_never_reaches_the_log(server):
     login = register(server)
-    with open_socket(server, query=f"?token={login['access_token']}") as ws:
+    with open_socket(server.port, query=f"?token={login['access_token']}") as ws:
         assert next_event(ws)["type"] == "ready"
     # A token-bearing URL over HTTP too, and a refresh token in a query string.
     httpx.get(f"{server.url}/api/me?token={login['access_token']}&refresh_token={login['refresh_token']}")
-    deadline = time.monotonic() + WAIT
-    while "/api/chat/ws?token=[redacted]" not in server.log_path.read_text():
-        assert time.monotonic() < deadline, "the socket's accepted line was never logged"
-        time.sleep(0.05)
+    eventually(
+        lambda: "/api/chat/ws?token=[redacted]" in server.log_path.read_text(),
+        WAIT,
+        what="the socket's accepted line in the log",
+    )
     log = server.log_path.read_text()
     assert login["access_token"] not in log
     assert login["refresh_token"] not in log
@@ -90,19 +66,21 @@ def test_a_token_in_the_url_never_reaches_the_log(server):
     assert login["access_token"].rsplit(".", 1)[1] not in log
 
 
+@pytest.mark.slow
 def test_the_socket_closes_with_4401_when_its_token_expires(server):
     user_id = register(server)["user"]["id"]
-    with open_socket(server, token(user_id, lifetime=2)) as ws:
+    with open_socket(server.port, token(user_id, lifetime=2)) as ws:
         assert next_event(ws)["type"] == "ready"
         started = time.monotonic()
         assert close_code(ws) == 4401
         assert time.monotonic() - started < 5
 
 
+@pytest.mark.slow
 def test_a_fresh_token_of_the_same_user_keeps_the_socket_open(server):
     user_id = register(server)["user"]["id"]
     short = token(user_id, lifetime=2)
-    with open_socket(server, short) as ws:
+    with open_socket(server.port, short) as ws:
         assert next_event(ws)["type"] == "ready"
         ws.send(json.dumps({"type": "auth", "token": token(user_id, lifetime=600)}))
         expired_at = time.time() + 3
@@ -111,33 +89,37 @@ def test_a_fresh_token_of_the_same_user_keeps_the_socket_open(server):
         pong(ws)
 
 
+@pytest.mark.slow
 def test_a_token_of_another_user_closes_the_socket(server):
     user_id, other_id = register(server)["user"]["id"], register(server)["user"]["id"]
-    with open_socket(server, token(user_id)) as ws:
+    with open_socket(server.port, token(user_id)) as ws:
         assert next_event(ws)["type"] == "ready"
         ws.send(json.dumps({"type": "auth", "token": token(other_id)}))
         assert close_code(ws) == 4401
 
 
+@pytest.mark.slow
 def test_a_frame_over_64_kib_closes_with_1009(server):
     user_id = register(server)["user"]["id"]
-    with open_socket(server, token(user_id)) as ws:
+    with open_socket(server.port, token(user_id)) as ws:
         assert next_event(ws)["type"] == "ready"
         ws.send(json.dumps({"type": "ping", "pad": "x" * 70_000}))
         assert close_code(ws) == 1009
 
 
+@pytest.mark.slow
 def test_an_oversized_auth_frame_closes_with_1009_before_authentication(server):
-    with open_socket(server, "x" * 2_000_000) as ws:
+    with open_socket(server.port, "x" * 2_000_000) as ws:
         assert close_code(ws) == 1009
 
 
+@pytest.mark.slow
 def test_past_the_limit_the_oldest_socket_closes_with_4408(server):
     user_id = register(server)["user"]["id"]
     with contextlib.ExitStack() as stack:
         sockets = []
         for _ in range(MAX_SOCKETS + 1):
-            ws = stack.enter_context(open_socket(server, token(user_id)))
+            ws = stack.enter_context(open_socket(server.port, token(user_id)))
             assert next_event(ws)["type"] == "ready"
             sockets.append(ws)
         assert close_code(sockets[0]) == 4408
@@ -153,9 +135,9 @@ def test_the_endpoint_closes_a_big_frame_with_1009_itself(client, factory):
     user = factory.student()
     with client.websocket_connect("/api/chat/ws") as ws:
         ws.send_json({"type": "auth", "token": user.token})
-        assert test_realtime.ready(ws)
+        assert next_event(ws, "ready")
         ws.send_text(json.dumps({"type": "ping", "pad": "é" * 40_000}))  # 80 000 bytes in UTF-8
-        assert test_realtime.close_code(ws) == 1009
+        assert close_code(ws) == 1009
     with client.websocket_connect("/api/chat/ws") as ws:
         ws.send_bytes(b"x" * 70_000)
-        assert test_realtime.close_code(ws) == 1009
+        assert close_code(ws) == 1009

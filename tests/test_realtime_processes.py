@@ -4,20 +4,20 @@ service; shutdown closes sockets with 1001; the listener survives losing its con
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 
-from tests.conftest import LiveServer, live_servers
 from tests.pg import end_sessions
+from tests.support.live import LiveServer, live_servers
+from tests.support.ws import WAIT, close_code, next_event, subscribed
+
+pytestmark = pytest.mark.slow  # real server processes
 
 _emails = itertools.count(1)
-WAIT = 15  # seconds to wait for an expected frame
 
 
 @pytest.fixture(scope="module")
@@ -47,27 +47,6 @@ class User:
         self.headers = {"Authorization": f"Bearer {self.token}"}
 
 
-def open_socket(stack: ExitStack, server: LiveServer, user: User) -> ClientConnection:
-    url = f"ws://127.0.0.1:{server.port}/api/chat/ws?token={user.token}"
-    ws = stack.enter_context(connect(url, open_timeout=WAIT))
-    assert next_event(ws)["type"] == "ready"  # subscribed: every later commit reaches it
-    return ws
-
-
-def next_event(ws: ClientConnection) -> dict:
-    while True:
-        event = json.loads(ws.recv(timeout=WAIT))
-        if event["type"] not in ("ping", "pong"):
-            return event
-
-
-def close_code(ws: ClientConnection) -> int:
-    with pytest.raises(ConnectionClosed) as info:
-        while True:
-            ws.recv(timeout=WAIT)
-    return info.value.rcvd.code
-
-
 def post(server: LiveServer, user: User, path: str, body: dict) -> dict:
     response = httpx.post(f"{server.url}{path}", json=body, headers=user.headers, timeout=20)
     assert response.status_code in (200, 201), response.text
@@ -80,8 +59,11 @@ def test_events_cross_processes_to_every_tab_and_never_to_an_outsider(servers):
     cid = post(a, writer, "/api/chat/conversations", {"participant_user_ids": [reader.id]})["id"]
     own_cid = post(b, outsider, "/api/chat/conversations", {"participant_user_ids": [reader.id]})["id"]
     with ExitStack() as stack:
-        tab_on_b, tab_on_a = open_socket(stack, b, reader), open_socket(stack, a, reader)
-        writer_on_b, outsider_on_b = open_socket(stack, b, writer), open_socket(stack, b, outsider)
+        tab_on_b, tab_on_a = subscribed(stack, b.port, reader.token), subscribed(stack, a.port, reader.token)
+        writer_on_b, outsider_on_b = (
+            subscribed(stack, b.port, writer.token),
+            subscribed(stack, b.port, outsider.token),
+        )
         message = post(a, writer, "/api/chat/messages", {"conversation_id": cid, "content": "across"})[
             "message"
         ]
@@ -110,7 +92,7 @@ def test_a_live_server_declines_permessage_deflate(servers):
     per socket was the soak's memory growth (app.py)."""
     a, _ = servers
     with ExitStack() as stack:
-        ws = open_socket(stack, a, User(a))
+        ws = subscribed(stack, a.port, User(a).token)
         assert ws.request.headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
 
@@ -122,10 +104,10 @@ def test_listener_reconnects_after_losing_its_connection(servers, shared_db):
     writer, reader = User(a), User(b, ("tutor",))
     cid = post(a, writer, "/api/chat/conversations", {"participant_user_ids": [reader.id]})["id"]
     with ExitStack() as stack:
-        ws = open_socket(stack, b, reader)
+        ws = subscribed(stack, b.port, reader.token)
         assert end_sessions(shared_db, "astegni-listener") == 2  # one listener per process
         assert close_code(ws) == 1012
-        ws = open_socket(stack, b, reader)  # answers once the listener is back
+        ws = subscribed(stack, b.port, reader.token)  # answers once the listener is back
         post(a, writer, "/api/chat/messages", {"conversation_id": cid, "content": "after the storm"})
         assert next_event(ws)["data"]["message"]["content"] == "after the storm"
 
@@ -135,7 +117,10 @@ def test_shutdown_closes_sockets_with_1001(db_url):
     try:
         user = User(server)
         with ExitStack() as stack:
-            first, second = open_socket(stack, server, user), open_socket(stack, server, user)
+            first, second = (
+                subscribed(stack, server.port, user.token),
+                subscribed(stack, server.port, user.token),
+            )
             server.process.terminate()
             assert close_code(first) == 1001
             assert close_code(second) == 1001

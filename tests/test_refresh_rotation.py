@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from astegni import expiry
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 
 def refresh(client, token: str):

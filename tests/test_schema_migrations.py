@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from astegni.schema import MIGRATIONS_DIR, REPEATABLE_FILES, SchemaError, apply_schema, migrations
 from tests import pg
-from tests.conftest import make_settings, wait_ready
+from tests.support.live import make_settings, wait_ready
 
 UNVERSIONED_SQL = Path(__file__).resolve().parent / "fixtures" / "schema_unversioned.sql"
 PASSWORD = "Unversioned-Pass-1"

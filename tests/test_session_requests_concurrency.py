@@ -5,16 +5,17 @@ interleaving."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
-from tests.test_session_requests_support import URL, counts, request_body, rows, scalar
+from tests.support.live import LiveServer
+from tests.support.remote import race
+from tests.support.requests import URL, counts, request_body, rows, scalar
+
+pytestmark = pytest.mark.slow  # real server processes
 
 
 @pytest.fixture
@@ -23,19 +24,6 @@ def server(db_url: str, client) -> Iterator[LiveServer]:
     live = LiveServer(db_url, WORKERS="2")
     yield live
     live.stop()
-
-
-def race(calls: list[Callable[[httpx.Client], httpx.Response]]) -> list[httpx.Response]:
-    """Run the calls in parallel threads, each on its own connection, released together."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[httpx.Client], httpx.Response]) -> httpx.Response:
-        with httpx.Client(timeout=30) as http:
-            barrier.wait()
-            return call(http)
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_30_identical_submissions_make_one_request(server, factory, db):

@@ -17,8 +17,8 @@ from astegni.queries import fetch_one
 from astegni.request_models import SessionRequestIn
 from astegni.security import Claims
 from astegni.session_requests import duplicate_detail
-from tests.conftest import make_settings, wait_ready
-from tests.test_session_requests_support import URL, backdate, counts, request_body, rows, scalar
+from tests.support.live import make_settings, wait_ready
+from tests.support.requests import URL, backdate, counts, request_body, rows, scalar
 
 SENTENCE = re.compile(
     r"^Request already sent\. You have a pending request for this package \(Request ID: (\d+), "

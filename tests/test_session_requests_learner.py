@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.test_session_requests_support import URL, request_body, scalar
+from tests.support.requests import URL, request_body, scalar
 
 
 def create(client, user, tutor, package: int = 0, **overrides: Any) -> int:

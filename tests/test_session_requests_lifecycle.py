@@ -13,7 +13,7 @@ import pytest
 from astegni import expiry
 from astegni.chat_format import message_event
 from astegni.events import CHANNEL
-from tests.test_session_requests_support import URL, backdate, request_body, rows, scalar
+from tests.support.requests import URL, backdate, request_body, rows, scalar
 
 
 def create(client, user, tutor, package: int = 0, **overrides: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.test_session_requests_support import URL, counts, rows, scalar
+from tests.support.requests import URL, counts, rows, scalar
 
 SHARED = "Shared (cost-sharing) sessions are not offered yet"
 

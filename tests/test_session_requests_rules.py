@@ -12,9 +12,9 @@ import psycopg2
 import pytest
 
 from astegni.schema import apply_schema
-from tests.conftest import LiveServer
-from tests.test_session_requests_concurrency import race
-from tests.test_session_requests_support import URL, counts, request_body, rows, scalar
+from tests.support.live import LiveServer
+from tests.support.remote import race
+from tests.support.requests import URL, counts, request_body, rows, scalar
 
 OTHERS_SENTENCE = re.compile(
     r"^Request already sent\. A pending request for this package already exists for this student "
@@ -124,6 +124,7 @@ def server(db_url: str, client):
     live.stop()
 
 
+@pytest.mark.slow
 def test_a_parent_and_child_submitting_at_once_make_one_request(server, factory, db):
     parent, tutor = factory.parent(children=1), factory.tutor()
     child = parent.extra["children"][0]

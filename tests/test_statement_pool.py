@@ -16,9 +16,10 @@ import uvloop
 from astegni.async_pg import StatementPool, Watched
 from astegni.errors import ServiceUnavailable
 from astegni.queries import Query
-from tests.conftest import free_port
 from tests.frozen_proxy import frozen_proxy
 from tests.pg import end_sessions
+from tests.support.live import free_port
+from tests.support.polling import eventually_async
 
 APP_NAME = "astegni-statements-test"
 SLEEP = Query("test_sleep", "SELECT pg_backend_pid() AS pid, true AS slept FROM pg_sleep(%(seconds)s)")
@@ -45,6 +46,17 @@ def backends(db_url: str) -> list[tuple[int, str]]:
         db_url,
         "SELECT pid, state FROM pg_stat_activity"
         " WHERE datname = current_database() AND application_name = %s",
+    )
+
+
+def sleeping(db_url: str) -> int:
+    """How many of the pool's connections are inside pg_sleep now."""
+    return len(
+        admin(
+            db_url,
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = %s AND wait_event = 'PgSleep'",
+        )
     )
 
 
@@ -111,7 +123,7 @@ def test_a_full_pool_answers_503_after_the_wait_and_opens_no_more_connections(db
 
     async def work():
         slow = [asyncio.create_task(statements.fetch_one(SLEEP, {"seconds": 1})) for _ in range(2)]
-        await asyncio.sleep(0.3)
+        await eventually_async(lambda: sleeping(db_url) == 2, 5)
         with pytest.raises(ServiceUnavailable) as busy:
             await statements.fetch_one(SLEEP, {"seconds": 0})
         assert busy.value.detail == "Server busy, try again"
@@ -130,8 +142,8 @@ def test_connections_ended_by_the_server_while_idle_are_dropped_at_once(db_url):
         first = await asyncio.gather(*(statements.fetch_one(SLEEP, {"seconds": 0.1}) for _ in range(2)))
         assert statements.idle_count() == 2
         terminate_all(db_url)  # as a PostgreSQL restart does to idle connections
-        await asyncio.sleep(0.2)
-        assert statements.idle_count() == 0  # the loop heard the server go; nothing asked
+        # The loop hears the server go; nothing asks.
+        await eventually_async(lambda: statements.idle_count() == 0, 5)
         again = await statements.fetch_one(SLEEP, {"seconds": 0})  # no error: a fresh connection
         assert statements.idle_count() == 1
         return {row["pid"] for row in first}, again["pid"]
@@ -148,7 +160,7 @@ def test_one_connection_serves_statement_after_statement_on_either_loop(db_url, 
 
     async def work():
         pids = {(await statements.fetch_one(SLEEP, {"seconds": 0}))["pid"] for _ in range(50)}
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # a quiet spell on purpose: the connection must outlive it
         pids.add((await statements.fetch_one(SLEEP, {"seconds": 0}))["pid"])
         return pids
 
@@ -175,7 +187,7 @@ def test_a_connection_lost_mid_statement_is_503_without_a_retry(db_url):
 
     async def work():
         running = asyncio.create_task(statements.fetch_one(SLEEP, {"seconds": 5}))
-        await asyncio.sleep(0.3)
+        await eventually_async(lambda: sleeping(db_url) == 1, 5)
         terminate_all(db_url)
         with pytest.raises(ServiceUnavailable) as lost:
             await running
@@ -191,7 +203,7 @@ def test_a_cancelled_statement_does_not_leave_its_connection_in_the_pool(db_url)
 
     async def work():
         running = asyncio.create_task(statements.fetch_one(SLEEP, {"seconds": 5}))
-        await asyncio.sleep(0.3)
+        await eventually_async(lambda: sleeping(db_url) == 1, 5)
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running

@@ -11,7 +11,7 @@ from jose import jwt
 from pydantic import ValidationError
 
 from astegni.settings import Settings
-from tests.conftest import TEST_SECRET
+from tests.support.live import TEST_SECRET
 
 
 def _b64(data: dict | bytes) -> str:

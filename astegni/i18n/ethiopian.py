@@ -31,6 +31,7 @@ MONTHS_AM = (
     "ነሐሴ",
     "ጳጉሜን",
 )
+# Spelled out here: strftime('%B') would follow the process locale.
 MONTHS_EN = (
     "January",
     "February",

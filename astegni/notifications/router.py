@@ -7,12 +7,10 @@ held back), and the create path writes its outbox row without looking anything u
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import ConfigDict, create_model
 
-from astegni.deps import Db, TokenClaims
+from astegni.deps import UNAUTHORIZED, Db, TokenClaims
 from astegni.notifications import KINDS
 from astegni.notifications.outbox import queries
 from astegni.principal import load_principal
@@ -21,9 +19,6 @@ from astegni.security import Claims
 
 router = APIRouter(prefix="/api/me", tags=["notifications"])
 
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid or expired token, or a deactivated user"},
-}
 
 # {kind: true|false} for some kinds; an unknown kind or a value that is not a boolean is a 422.
 PreferencesIn = create_model(
@@ -55,7 +50,7 @@ def _set_preferences(cur, claims: Claims, changes: dict[str, bool]) -> dict[str,
     return _preferences(cur, claims)
 
 
-@router.get("/notifications", response_model=PreferencesOut, responses=RESPONSES)
+@router.get("/notifications", response_model=PreferencesOut, responses=UNAUTHORIZED)
 async def get_notifications(claims: TokenClaims, db: Db) -> dict[str, bool]:
     """Each kind of email and whether the caller gets it."""
     return await db.run(_preferences, claims)
@@ -64,7 +59,7 @@ async def get_notifications(claims: TokenClaims, db: Db) -> dict[str, bool]:
 @router.put(
     "/notifications",
     response_model=PreferencesOut,
-    responses=RESPONSES | {422: {"description": "An unknown kind, or a value that is not true or false"}},
+    responses=UNAUTHORIZED | {422: {"description": "An unknown kind, or a value that is not true or false"}},
 )
 async def put_notifications(body: PreferencesIn, claims: TokenClaims, db: Db) -> dict[str, bool]:  # type: ignore[valid-type]
     """Turns the kinds named on (true) or off (false); kinds not named keep their setting.

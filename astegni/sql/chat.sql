@@ -54,8 +54,9 @@ SELECT page.*,
 -- name: messages_before
 -- The newest page of a conversation below before_id (the latest page without it), for a
 -- participant only: no row at all when the caller is not one, one all-NULL row when the page is
--- empty. A backward range scan of chat_messages_conversation_idx; coalesce keeps the bound an
--- index condition in the generic plan. Rows come newest first; the API reverses them.
+-- empty. A backward range scan of chat_messages_conversation_idx; before_id is never NULL (the
+-- latest page is below BIGINT_MAX), which keeps the bound an index condition in the generic plan.
+-- Rows come newest first; the API reverses them.
 SELECT m.id, m.conversation_id, m.sender_user_id, m.message_type, m.content, m.media_metadata,
        m.reply_to_id, m.client_message_id, m.is_deleted, m.edited_at, m.created_at,
        m.sender_name
@@ -65,7 +66,7 @@ SELECT m.id, m.conversation_id, m.sender_user_id, m.message_type, m.content, m.m
           FROM chat_messages m
           LEFT JOIN users su ON su.id = m.sender_user_id
          WHERE m.conversation_id = me.conversation_id
-           AND m.id < coalesce(%(before_id)s::bigint, 9223372036854775807)
+           AND m.id < %(before_id)s::bigint
          ORDER BY m.id DESC
          LIMIT %(limit)s) m ON true
  WHERE me.conversation_id = %(conversation_id)s
@@ -85,7 +86,7 @@ SELECT m.id, m.conversation_id, m.sender_user_id, m.message_type, m.content, m.m
           LEFT JOIN users su ON su.id = m.sender_user_id
          WHERE m.conversation_id = me.conversation_id
            AND m.id > %(after_id)s::bigint
-           AND m.id < coalesce(%(before_id)s::bigint, 9223372036854775807)
+           AND m.id < %(before_id)s::bigint
          ORDER BY m.id
          LIMIT %(limit)s) m ON true
  WHERE me.conversation_id = %(conversation_id)s

@@ -52,7 +52,7 @@ SELECT page.*,
   FROM ((SELECT *
            FROM session_request_details
           WHERE requester_id = %(user_id)s
-            AND id < coalesce(%(before)s::int, 2147483647)
+            AND id < %(before)s
             AND (%(tutor_id)s::int IS NULL OR tutor_id = %(tutor_id)s::int)
             AND (%(status)s::text IS NULL OR status = %(status)s::text)
           ORDER BY id DESC
@@ -62,7 +62,7 @@ SELECT page.*,
            FROM session_request_details
           WHERE requested_to_id = %(student_id)s::int
             AND requester_id <> %(user_id)s
-            AND id < coalesce(%(before)s::int, 2147483647)
+            AND id < %(before)s
             AND (%(tutor_id)s::int IS NULL OR tutor_id = %(tutor_id)s::int)
             AND (%(status)s::text IS NULL OR status = %(status)s::text)
           ORDER BY id DESC
@@ -77,7 +77,7 @@ SELECT page.*,
 SELECT *
   FROM session_request_details
  WHERE tutor_id = %(tutor_id)s
-   AND id < coalesce(%(before)s::int, 2147483647)
+   AND id < %(before)s
    AND (%(status)s::text IS NULL OR status = %(status)s::text)
  ORDER BY id DESC
  LIMIT %(limit)s;
@@ -119,7 +119,7 @@ SELECT e.id, e.student_id, su.id AS student_user_id,
   JOIN users su ON su.id = sp.user_id
   JOIN tutor_packages p ON p.id = e.package_id
  WHERE e.tutor_id = %(tutor_id)s
-   AND e.id < coalesce(%(before)s::int, 2147483647)
+   AND e.id < %(before)s
  ORDER BY e.id DESC
  LIMIT %(limit)s;
 

@@ -42,8 +42,8 @@ from astegni.queries import Queries
 from astegni.schema import apply_schema
 from astegni.security import access_token
 from astegni.settings import Settings
-from bench.serving import free_port, wait_ready
 from tests import pg
+from tests.support.live import free_port, wait_http_ready
 
 HERE = Path(__file__).resolve().parent
 PROJECT_DIR = HERE.parent.parent
@@ -150,7 +150,7 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "app.py"], cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        wait_ready(self.base, self.process, self.log)
+        wait_http_ready(self.base, self.process, self.log)
 
     def stop(self) -> None:
         self.process.terminate()

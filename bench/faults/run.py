@@ -23,7 +23,7 @@ import psycopg2
 
 from bench.faults.load import Load, lost_or_doubled, percentile
 from tests import pg
-from tests.conftest import LiveServer
+from tests.support.live import LiveServer
 from tests.throwaway_pg import ThrowawayServer
 
 RECOVERY_SECONDS = 5.0

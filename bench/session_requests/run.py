@@ -37,8 +37,8 @@ import psycopg2
 from astegni.schema import apply_schema
 from astegni.security import access_token, hash_password
 from astegni.settings import Settings
-from bench.serving import free_port, wait_ready
 from tests import pg
+from tests.support.live import free_port, wait_http_ready
 
 HERE = Path(__file__).resolve().parent
 PROJECT_DIR = HERE.parent.parent
@@ -233,7 +233,7 @@ def run_app(url: str, args: argparse.Namespace, workdir: Path) -> dict:
         [sys.executable, "app.py"], cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        wait_ready(base, server, workdir / "server.log")
+        wait_http_ready(base, server, workdir / "server.log")
         tokens = workdir / "tokens.txt"
         settings = Settings(database_url=url, secret_key=SECRET, access_token_minutes=120)
         tokens.write_text(

@@ -36,7 +36,7 @@ from astegni.schema import apply_schema
 from astegni.security import access_token, hash_password
 from astegni.settings import Settings
 from tests import pg
-from tests.conftest import LiveServer
+from tests.support.live import LiveServer
 
 SECRET = "soak-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct-horse-battery"

@@ -19,8 +19,8 @@ import pytest
 from astegni.db import Database
 from tests import pg
 from tests.browser.helpers import SCREENSHOTS
-from tests.conftest import LiveServer
-from tests.factories import Factory
+from tests.support.factories import Factory
+from tests.support.live import LiveServer
 
 # Debian's Chromium; CHROMIUM_PATH points elsewhere (and lets the skip be tried).
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))

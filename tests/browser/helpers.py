@@ -6,8 +6,8 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.conftest import PROJECT_DIR
-from tests.factories import TestUser
+from tests.support.factories import TestUser
+from tests.support.live import PROJECT_DIR
 
 SCREENSHOTS = PROJECT_DIR / "test-output" / "screenshots"
 

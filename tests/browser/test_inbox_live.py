@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import capture_dialogs, login, shot, wait_live
 from tests.browser.test_request_flow import fill_recurring, open_package, tutor_with_packages
-from tests.factories import TestUser
+from tests.support.factories import TestUser
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from astegni.i18n.ethiopian import format_date
 from tests.browser.helpers import capture_dialogs, login
-from tests.conftest import PROJECT_DIR
+from tests.support.live import PROJECT_DIR
 
 pytestmark = pytest.mark.browser
 DOCS_SCREENSHOTS = PROJECT_DIR / "docs" / "screenshots"

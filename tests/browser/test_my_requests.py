@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.helpers import capture_dialogs, login
 from tests.browser.test_languages import DOCS_SCREENSHOTS, switch_to_amharic
 from tests.browser.test_request_flow import DUPLICATE, fill_recurring, open_package, tutor_with_packages
-from tests.factories import TestUser
+from tests.support.factories import TestUser
 
 pytestmark = pytest.mark.browser
 URL = "/api/session-requests"

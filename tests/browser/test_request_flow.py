@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import capture_dialogs, login, shot
-from tests.factories import TestUser
+from tests.support.factories import TestUser
 
 pytestmark = pytest.mark.browser
 

@@ -1,11 +1,11 @@
-"""Helpers shared by the session-request tests (no tests here)."""
+"""Helpers of the session-request tests: a valid body, table counts and rows, an expired request."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from astegni.db import Database
-from tests.factories import TestUser
+from tests.support.factories import TestUser
 
 URL = "/api/session-requests"
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-from tests.conftest import free_port
+from tests.support.live import free_port
+from tests.support.polling import eventually
 
 
 class Collector:
@@ -68,19 +68,7 @@ class MailServer:
             messages = self.messages
             return (messages,) if predicate(messages) else None
 
-        return wait_until(probe, timeout, "mail")[0]
-
-
-def wait_until(probe: Callable[[], object], timeout: float = 15, what: str = "condition"):
-    """Polls probe until it returns something truthy, and returns that; TimeoutError after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        time.sleep(0.05)
+        return eventually(probe, timeout, what="mail")[0]
 
 
 def text_of(message: EmailMessage) -> str:
