@@ -148,7 +148,8 @@ def check_compose_rendered(cluster: Cluster) -> list[str]:
     """deploy/compose/ holds what the templates render today"""
     out = cluster.tmp / "compose"
     subprocess.run(
-        [sys.executable, str(PROJECT_DIR / "deploy" / "render.py"), "--target", "compose", "--out", str(out)],
+        [sys.executable, "-m", "deploy.render", "--target", "compose", "--out", str(out)],
+        cwd=PROJECT_DIR,
         check=True,
         capture_output=True,
     )
