@@ -33,6 +33,7 @@ from astegni.settings import DATA_DIR, Settings, get_settings
 
 log = logging.getLogger("astegni")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+SHUTDOWN_TASK_SECONDS = 10
 
 
 async def _prepare_database(app: FastAPI) -> None:
@@ -110,7 +111,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Bounded: a task stuck past its cancellation must not hold the shutdown for ever.
+        _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_TASK_SECONDS)
+        for task in stuck:
+            log.warning("background task still running at shutdown: %r", task.get_coro())
         app.state.statements.close()
         db.close()
 
