@@ -18,18 +18,24 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 import session_request_endpoints
-from astegni import accounts, chat, families, log_redaction, me, realtime, realtime_endpoint, tutors
-from astegni.api_docs import install_docs
-from astegni.async_pg import StatementPool
-from astegni.db import Database
-from astegni.errors import ServiceUnavailable
-from astegni.expiry import sweep_forever
-from astegni.http import RequestMiddleware, install_error_handlers
+from astegni.accounts import families, me
+from astegni.accounts import router as accounts
+from astegni.chat import router as chat
+from astegni.core import log_redaction
+from astegni.core.api_docs import install_docs
+from astegni.core.async_pg import StatementPool
+from astegni.core.database import Database
+from astegni.core.errors import ServiceUnavailable
+from astegni.core.housekeeping import sweep_forever
+from astegni.core.http import RequestMiddleware, install_error_handlers
+from astegni.core.notifier import Notifier
+from astegni.core.schema import apply_schema
+from astegni.core.settings import DATA_DIR, Settings, get_settings
 from astegni.notifications.router import router as notifications_router
 from astegni.notifications.sender import send_forever
-from astegni.notifier import Notifier
-from astegni.schema import apply_schema
-from astegni.settings import DATA_DIR, Settings, get_settings
+from astegni.realtime import endpoint as realtime_endpoint
+from astegni.realtime import service as realtime
+from astegni.tutors import router as tutors
 
 log = logging.getLogger("astegni")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -120,7 +126,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _embedded_url() -> str:
-    from astegni.embedded import start_embedded_postgres
+    from astegni.core.embedded import start_embedded_postgres
 
     return start_embedded_postgres(DATA_DIR / "pg")
 
@@ -196,7 +202,7 @@ def main() -> None:
         if settings.embedded:
             # Started here, in the parent, so that every worker shares it and Ctrl-C / SIGTERM of
             # this process stops it.
-            from astegni.embedded import embedded_server
+            from astegni.core.embedded import embedded_server
 
             server = embedded_server(DATA_DIR / "pg")
             os.environ["DATABASE_URL"] = server.get_uri()
@@ -228,7 +234,7 @@ def main() -> None:
         )
     finally:
         if server is not None:
-            from astegni.embedded import stop_embedded_postgres
+            from astegni.core.embedded import stop_embedded_postgres
 
             stop_embedded_postgres(server)
 

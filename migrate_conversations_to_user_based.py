@@ -75,8 +75,8 @@ def database_url(explicit: str | None) -> Iterator[str]:
     if explicit:
         yield explicit
         return
-    from astegni.embedded import embedded_server, stop_embedded_postgres
-    from astegni.settings import DATA_DIR
+    from astegni.core.embedded import embedded_server, stop_embedded_postgres
+    from astegni.core.settings import DATA_DIR
 
     data_dir = DATA_DIR / "pg"
     if not (data_dir / "PG_VERSION").is_file():

@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg2.extras
 
-from astegni.principal import queries as account_queries
-from astegni.queries import Queries, execute, fetch_one
-from astegni.security import hash_password
-from astegni.settings import Settings
+from astegni.accounts.principal import queries as account_queries
+from astegni.core.queries import Queries, execute, fetch_one
+from astegni.core.security import hash_password
+from astegni.core.settings import Settings
 
 queries = Queries("demo.sql")
 _DEMO_LOCK_KEY = 7_210_332
@@ -270,7 +270,7 @@ def _describe_student(cur, row: dict, person: dict[str, Any]) -> None:
 
 
 def _insert_all(cur, settings: Settings) -> None:
-    from astegni.tutors import queries as profile_queries  # the package INSERT of the API
+    from astegni.tutors.router import queries as profile_queries  # the package INSERT of the API
 
     tutor_ids = []
     for tutor in TUTORS:

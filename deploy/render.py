@@ -14,7 +14,7 @@ import argparse
 import re
 from pathlib import Path
 
-from astegni.http_headers import PAGE_POLICY
+from astegni.core.http_headers import PAGE_POLICY
 
 DEPLOY_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = DEPLOY_DIR.parent

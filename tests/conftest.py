@@ -10,9 +10,9 @@ import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
-from astegni.db import Database
-from astegni.schema import apply_schema
-from astegni.settings import Settings
+from astegni.core.database import Database
+from astegni.core.schema import apply_schema
+from astegni.core.settings import Settings
 from tests import pg
 from tests.support.factories import Factory
 from tests.support.live import LiveServer, make_settings, wait_ready

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 from argon2 import PasswordHasher
 
-from astegni.schema import apply_schema
+from astegni.core.schema import apply_schema
 
 PASSWORD = "LegacyUser1!"
 CHAT_TABLES = ("chat_message_edits", "chat_messages", "conversation_participants", "conversations")

@@ -16,14 +16,14 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 from psycopg2 import sql
 
-from astegni.settings import DATA_DIR
+from astegni.core.settings import DATA_DIR
 
 
 def server_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    from astegni.embedded import start_embedded_postgres
+    from astegni.core.embedded import start_embedded_postgres
 
     return start_embedded_postgres(DATA_DIR / "test-pg")
 

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 from fastapi.testclient import TestClient
 
-from astegni.db import Database
-from astegni.settings import Settings
+from astegni.core.database import Database
+from astegni.core.settings import Settings
 from tests.support.factories import PASSWORD, Factory
 from tests.support.live import TEST_SECRET, make_settings, wait_ready
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from astegni.security import decode_token
+from astegni.core.security import decode_token
 from tests.support.factories import PASSWORD
 from tests.support.live import TEST_SECRET, make_settings, wait_ready
 

@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
-from astegni.schema import apply_schema
+from astegni.core.schema import apply_schema
 from tests.support.factories import PASSWORD
 from tests.support.live import LiveServer, make_settings, wait_ready
 from tests.support.polling import eventually

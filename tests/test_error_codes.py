@@ -8,8 +8,8 @@ import json
 import re
 from pathlib import Path
 
-from astegni import errors
-from astegni.session_requests import _FIXED_ANSWERS
+from astegni.core import errors
+from astegni.session_requests.service import _FIXED_ANSWERS
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAKE = re.compile(r"^[a-z]+(_[a-z]+)*$")

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from astegni import accounts, expiry
+from astegni.accounts import router as accounts
+from astegni.core import housekeeping as expiry
 from tests.support.live import make_settings, wait_ready
 
 EMAIL = "target@example.com"

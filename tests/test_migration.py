@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import migrate_conversations_to_user_based as script
-from astegni.schema import apply_schema
+from astegni.core.schema import apply_schema
 from tests import legacy_fixture, pg
 from tests.support.live import make_settings, wait_ready
 from tests.support.polling import eventually

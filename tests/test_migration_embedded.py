@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from astegni.embedded import embedded_server, stop_embedded_postgres
+from astegni.core.embedded import embedded_server, stop_embedded_postgres
 from tests import legacy_fixture
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

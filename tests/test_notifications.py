@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from astegni import expiry
+from astegni.core import housekeeping as expiry
+from astegni.core.queries import fetch_one
+from astegni.core.security import Claims
 from astegni.i18n import ethiopian
 from astegni.notifications import KINDS
 from astegni.notifications.sender import send_round
-from astegni.queries import fetch_one
-from astegni.request_models import SessionRequestIn
-from astegni.security import Claims
-from astegni.session_requests import create_params, queries
+from astegni.session_requests.models import SessionRequestIn
+from astegni.session_requests.service import create_params, queries
 from tests.support.live import make_settings
 from tests.support.mail import MailServer, html_of, text_of
 from tests.support.polling import eventually

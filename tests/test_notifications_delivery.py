@@ -192,7 +192,7 @@ def test_without_smtp_url_each_email_is_an_eml_file(db_url, tmp_path: Path):
     from fastapi.testclient import TestClient
 
     from app import create_app
-    from astegni.db import Database
+    from astegni.core.database import Database
     from tests.support.factories import Factory
     from tests.support.live import wait_ready
 
@@ -216,7 +216,7 @@ def test_without_smtp_url_each_email_is_an_eml_file(db_url, tmp_path: Path):
 # A poll this long: the app's own sender never runs.
 @pytest.mark.parametrize("settings", [{"email_poll_seconds": 3600}], indirect=True)
 def test_the_sweep_purges_rows_long_sent_and_keeps_dead_ones(client, factory, db):
-    from astegni import expiry
+    from astegni.core import housekeeping as expiry
 
     student, tutor = factory.student(), factory.tutor(packages=3)
     for package in range(3):

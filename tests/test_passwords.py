@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from astegni.passwords import common_passwords
+from astegni.accounts.passwords import common_passwords
 
 SPACED = "  correct horse battery  "
 

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from astegni import rate_limits
-from astegni.errors import TooManyRequests
+from astegni.core import rate_limits
+from astegni.core.errors import TooManyRequests
 
 
 def test_hits_past_the_limit_get_429_with_the_time_left(db) -> None:

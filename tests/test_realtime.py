@@ -10,8 +10,8 @@ import time
 import psycopg2
 import pytest
 
-from astegni.events import publish
-from astegni.realtime import CLOSE_TRY_AGAIN, Hub, Listener, Socket, serve_socket
+from astegni.core.events import publish
+from astegni.realtime.service import CLOSE_TRY_AGAIN, Hub, Listener, Socket, serve_socket
 from tests.frozen_proxy import frozen_proxy
 from tests.pg import end_sessions
 from tests.support.chat import open_conversation, send

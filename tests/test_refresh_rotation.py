@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from astegni import expiry
+from astegni.core import housekeeping as expiry
 from tests.support.factories import PASSWORD
 
 

@@ -15,7 +15,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from astegni.schema import MIGRATIONS_DIR, REPEATABLE_FILES, SchemaError, apply_schema, migrations
+from astegni.core.schema import MIGRATIONS_DIR, REPEATABLE_FILES, SchemaError, apply_schema, migrations
 from tests import pg
 from tests.support.live import make_settings, wait_ready
 

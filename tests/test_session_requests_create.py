@@ -12,11 +12,11 @@ import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
-from astegni import session_requests as sr
-from astegni.queries import fetch_one
-from astegni.request_models import SessionRequestIn
-from astegni.security import Claims
-from astegni.session_requests import duplicate_detail
+from astegni.core.queries import fetch_one
+from astegni.core.security import Claims
+from astegni.session_requests import service as sr
+from astegni.session_requests.models import SessionRequestIn
+from astegni.session_requests.service import duplicate_detail
 from tests.support.live import make_settings, wait_ready
 from tests.support.requests import URL, backdate, counts, request_body, rows, scalar
 

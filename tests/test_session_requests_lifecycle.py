@@ -10,9 +10,9 @@ from typing import Any
 import psycopg2
 import pytest
 
-from astegni import expiry
-from astegni.chat_format import message_event
-from astegni.events import CHANNEL
+from astegni.chat.format import message_event
+from astegni.core import housekeeping as expiry
+from astegni.core.events import CHANNEL
 from tests.support.requests import URL, backdate, request_body, rows, scalar
 
 
@@ -390,7 +390,7 @@ def test_events_reach_both_users_in_the_chat_shape(client, factory, db, db_url):
 
     both = sorted([student.id, tutor.id])
     assert (created["type"], created["user_ids"]) == ("message.created", both)
-    # The SQL-built event equals what astegni.chat_format would build from the stored row.
+    # The SQL-built event equals what astegni.chat.format would build from the stored row.
     assert _normalise(created["data"]) == _normalise(message_event(card_before))
 
     assert sorted(e["type"] for e in answered) == [

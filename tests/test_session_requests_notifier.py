@@ -1,4 +1,4 @@
-"""The post-commit notifier of the create (astegni/notifier.py): batches arrive complete and in
+"""The post-commit notifier of the create (astegni/core/notifier.py): batches arrive complete and in
 order, and a lost connection costs only its own batch."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import select
 
 import psycopg2
 
-from astegni.events import CHANNEL
-from astegni.notifier import Notifier
+from astegni.core.events import CHANNEL
+from astegni.core.notifier import Notifier
 from tests.pg import end_sessions
 from tests.support.polling import eventually_async
 
@@ -97,7 +97,7 @@ def test_a_connection_the_server_ended_while_idle_costs_no_event(db_url):
 
 def test_notifies_commit_without_waiting_for_the_wal_flush(db_url):
     # A NOTIFY's commit holds the global notify lock; waiting for the flush there would make
-    # every notifying process queue behind the disk (astegni/notifier.py).
+    # every notifying process queue behind the disk (astegni/core/notifier.py).
     async def work(notifier: Notifier) -> None:
         await notifier.send("warm")  # opens the connection
         with notifier._conn.pg.cursor() as cur:

@@ -11,7 +11,7 @@ from collections import Counter
 import psycopg2
 import pytest
 
-from astegni.schema import apply_schema
+from astegni.core.schema import apply_schema
 from tests.support.live import LiveServer
 from tests.support.remote import race
 from tests.support.requests import URL, counts, request_body, rows, scalar
@@ -287,7 +287,7 @@ def test_a_deleted_user_with_an_idempotency_key_is_401(client, factory, db):
 
 
 def test_the_other_requesters_sentence_word_for_word(client):
-    from astegni.session_requests import DUPLICATE_OTHER, duplicate_detail
+    from astegni.session_requests.service import DUPLICATE_OTHER, duplicate_detail
 
     created = dt.datetime(2026, 1, 31, 10, 30, tzinfo=dt.UTC)
     assert duplicate_detail(123, created, "Africa/Addis_Ababa", DUPLICATE_OTHER) == (

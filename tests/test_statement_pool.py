@@ -1,4 +1,4 @@
-"""The event loop's pool of async-mode connections (astegni/async_pg.py): rows as dicts, statements
+"""The event loop's pool of async-mode connections (astegni/core/async_pg.py): rows as dicts, statements
 prepared once per connection, and every failure a 503 or the statement's own error, with the
 connection reused when it can serve again and replaced when it cannot."""
 
@@ -13,9 +13,9 @@ import psycopg2
 import pytest
 import uvloop
 
-from astegni.async_pg import StatementPool, Watched
-from astegni.errors import ServiceUnavailable
-from astegni.queries import Query
+from astegni.core.async_pg import StatementPool, Watched
+from astegni.core.errors import ServiceUnavailable
+from astegni.core.queries import Query
 from tests.frozen_proxy import frozen_proxy
 from tests.pg import end_sessions
 from tests.support.live import free_port

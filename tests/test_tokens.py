@@ -10,7 +10,7 @@ import pytest
 from jose import jwt
 from pydantic import ValidationError
 
-from astegni.settings import Settings
+from astegni.core.settings import Settings
 from tests.support.live import TEST_SECRET
 
 
@@ -134,7 +134,7 @@ def test_a_token_verified_once_is_refused_after_it_expires(client, factory, monk
     user = factory.student()
     assert client.get("/api/me", headers=user.headers).status_code == 200
     later = time.time() + 31 * 60
-    monkeypatch.setattr("astegni.security.time.time", lambda: later)
+    monkeypatch.setattr("astegni.core.security.time.time", lambda: later)
     response = client.get("/api/me", headers=user.headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"

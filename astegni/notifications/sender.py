@@ -14,11 +14,11 @@ import logging
 import time
 from typing import Any
 
-from astegni.db import Database
+from astegni.core.database import Database
+from astegni.core.settings import Settings
 from astegni.notifications import outbox
 from astegni.notifications.render import build_message
 from astegni.notifications.transport import PermanentFailure, transport_for
-from astegni.settings import Settings
 
 log = logging.getLogger("astegni.notifications")
 

@@ -38,10 +38,10 @@ import httpx
 import psycopg2
 from websockets.asyncio.client import connect
 
-from astegni.queries import Queries
-from astegni.schema import apply_schema
-from astegni.security import access_token
-from astegni.settings import Settings
+from astegni.core.queries import Queries
+from astegni.core.schema import apply_schema
+from astegni.core.security import access_token
+from astegni.core.settings import Settings
 from tests import pg
 from tests.support.live import free_port, wait_http_ready
 
@@ -190,7 +190,7 @@ def list_latency(targets: list[tuple[Server, str]], runs: int, batch: int = 25) 
 def query_latency(urls: list[str], user_id: int, runs: int, batch: int = 25) -> list[list[float]]:
     """The list query alone, as the server runs it (a prepared statement, EXECUTEd), alternating
     between the databases like list_latency."""
-    query = Queries("chat.sql").conversation_page
+    query = Queries("chat/queries.sql").conversation_page
     params = {"user_id": user_id, "only_id": None, "before_at": None, "before_id": None, "limit": 21}
     conns = [psycopg2.connect(url) for url in urls]
     timings: list[list[float]] = [[] for _ in urls]

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import psycopg2
 
-from astegni.schema import apply_schema
-from astegni.security import access_token, hash_password
-from astegni.settings import Settings
+from astegni.core.schema import apply_schema
+from astegni.core.security import access_token, hash_password
+from astegni.core.settings import Settings
 from tests import pg
 from tests.support.live import free_port, wait_http_ready
 
@@ -80,8 +80,8 @@ WRITTEN = (
 )
 
 # What the endpoint sends, as pgbench sends it: the one statement (autocommit, as on the app's
-# async connections; the same call as sr_create in astegni/sql/session_requests.sql with the
-# values the wrk script sends), then the NOTIFY of its event as astegni/notifier.py sends it
+# async connections; the same call as sr_create in astegni/session_requests/queries.sql with the
+# values the wrk script sends), then the NOTIFY of its event as astegni/core/notifier.py sends it
 # (here a batch of one, the notifier's worst case; committed without waiting for the WAL flush,
 # as the notifier's connection does). Pairs are walked in the order create.lua walks them (n
 # counts each client's transactions, pgbench keeps a client's variables between them; off is the

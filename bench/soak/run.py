@@ -32,9 +32,9 @@ import psycopg2
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from astegni.schema import apply_schema
-from astegni.security import access_token, hash_password
-from astegni.settings import Settings
+from astegni.core.schema import apply_schema
+from astegni.core.security import access_token, hash_password
+from astegni.core.settings import Settings
 from tests import pg
 from tests.support.live import LiveServer
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from astegni.db import Database
+from astegni.core.database import Database
 from tests import pg
 from tests.browser.helpers import SCREENSHOTS
 from tests.support.factories import Factory

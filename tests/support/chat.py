@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from astegni.db import Database
+from astegni.core.database import Database
 from tests.support.factories import TestUser
 
 CHAT_TABLES = ("conversations", "conversation_participants", "chat_messages", "chat_message_edits")

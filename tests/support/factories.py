@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from astegni.db import Database
+from astegni.core.database import Database
 
 PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)

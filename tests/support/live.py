@@ -16,7 +16,7 @@ import httpx
 from fastapi.testclient import TestClient
 from jose import jwt
 
-from astegni.settings import Settings
+from astegni.core.settings import Settings
 from tests.support.polling import eventually
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

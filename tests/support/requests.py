@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from astegni.db import Database
+from astegni.core.database import Database
 from tests.support.factories import TestUser
 
 URL = "/api/session-requests"
