@@ -23,12 +23,10 @@ from astegni.accounts import router as accounts
 from astegni.chat import router as chat
 from astegni.core import log_redaction
 from astegni.core.api_docs import install_docs
-from astegni.core.async_pg import StatementPool
 from astegni.core.database import Database
 from astegni.core.errors import ServiceUnavailable
 from astegni.core.housekeeping import sweep_forever
 from astegni.core.http import RequestMiddleware, install_error_handlers
-from astegni.core.notifier import Notifier
 from astegni.core.schema import apply_schema
 from astegni.core.settings import DATA_DIR, Settings, get_settings
 from astegni.notifications.router import router as notifications_router
@@ -93,19 +91,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
     app.state.db = db
-    app.state.statements = StatementPool(
-        dsn,
-        size=settings.db_statement_pool_size,
-        wait_seconds=settings.db_pool_wait_seconds,
-        connect_timeout=settings.db_connect_timeout_seconds,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-    )
     app.state.schema_ready = False
     tasks = [asyncio.create_task(_prepare_database(app))]
     tasks.append(asyncio.create_task(sweep_forever(app)))
     tasks.append(asyncio.create_task(send_forever(app)))  # the email outbox
-    app.state.notifier = Notifier(dsn)  # post-commit NOTIFYs (session_request_endpoints)
-    tasks.append(asyncio.create_task(app.state.notifier.run()))
     app.state.realtime = realtime.Realtime(db, max_sockets_per_user=settings.ws_max_sockets_per_user)
     tasks.append(asyncio.create_task(app.state.realtime.run()))
     # What is alive now (modules, the app, pydantic's validators) lives as long as the process.
@@ -121,7 +110,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_TASK_SECONDS)
         for task in stuck:
             log.warning("background task still running at shutdown: %r", task.get_coro())
-        app.state.statements.close()
         db.close()
 
 
@@ -164,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["health"], responses={503: {"description": "Database unavailable"}})
     async def readyz() -> JSONResponse:
         db: Database = app.state.db
-        ready = app.state.schema_ready and await asyncio.to_thread(db.ping)
+        ready = app.state.schema_ready and await db.ping()
         status = 200 if ready else 503
         return JSONResponse({"status": "ready" if ready else "unavailable"}, status_code=status)
 

@@ -116,7 +116,6 @@ class Cluster:
             "SECRET_KEY": SECRET_KEY,
             "WORKERS": "1",
             "DB_POOL_SIZE": "6",
-            "DB_STATEMENT_POOL_SIZE": "2",
             "ARGON2_TIME_COST": "1",
             "ARGON2_MEMORY_KIB": "64",
             "REQUEST_RATE_PER_MINUTE": "0",

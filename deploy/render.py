@@ -96,11 +96,11 @@ def pgbouncer_ini(
     )
 
 
-def connections_per_process(pool_size: int, statement_pool_size: int) -> int:
-    """What one uvicorn worker may hold at once: its transaction pool, its statement pool, the
-    real-time listener, the notifier, and two used outside the pool's slots (the expiry sweep,
-    a /readyz probe)."""
-    return pool_size + statement_pool_size + 4
+def connections_per_process(pool_size: int) -> int:
+    """What one uvicorn worker may hold at once: pool_size connections for transactions and as
+    many for single statements (astegni/core/database.py), the real-time listener, and the one
+    that applies the schema at start-up."""
+    return 2 * pool_size + 2
 
 
 def main() -> None:
@@ -118,14 +118,13 @@ def main() -> None:
     parser.add_argument("--pg-port", type=int, default=5432)
     parser.add_argument("--workers", type=int, default=2, help="WORKERS per instance")
     parser.add_argument("--db-pool-size", type=int, default=6)
-    parser.add_argument("--db-statement-pool-size", type=int, default=4)
     args = parser.parse_args()
 
     if args.target == "host":
         upstreams = [f"127.0.0.1:{port.strip()}" for port in args.ports.split(",") if port.strip()]
     else:
         upstreams = [f"app{n}:8000" for n in range(1, args.instances + 1)]
-    per_process = connections_per_process(args.db_pool_size, args.db_statement_pool_size)
+    per_process = connections_per_process(args.db_pool_size)
     clients = len(upstreams) * args.workers * per_process
     host = args.target == "host"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -260,7 +260,7 @@ def test_a_thousand_failing_requests_leak_no_connection(db_url):
         # The creates without an Idempotency-Key ran on the event loop's pool: the same holds.
         statements = backends(db_url, "astegni-statements")
         assert statements and set(statements) == {"idle"}
-        assert client.app.state.statements.idle_count() == len(statements)
+        assert client.app.state.db.statements.idle_count() == len(statements)
         assert client.get("/api/me", headers=student).status_code == 200
 
 

@@ -14,6 +14,7 @@ import pytest
 import uvloop
 
 from astegni.core.async_pg import StatementPool, Watched
+from astegni.core.database import Admission
 from astegni.core.errors import ServiceUnavailable
 from astegni.core.queries import Query
 from tests.frozen_proxy import frozen_proxy
@@ -28,9 +29,9 @@ DIVIDE = Query("test_divide", "SELECT 1 / %(divisor)s AS quotient")
 LAST_QUERY = "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
 
 
-def pool(db_url: str, **overrides) -> StatementPool:
-    settings = {"size": 2, "wait_seconds": 1.0, "application_name": APP_NAME} | overrides
-    return StatementPool(db_url, **settings)
+def pool(db_url: str, size: int = 2, wait_seconds: float = 1.0, **overrides) -> StatementPool:
+    settings = {"application_name": APP_NAME} | overrides
+    return StatementPool(db_url, Admission(size, wait_seconds), **settings)
 
 
 def admin(db_url: str, sql: str) -> list[tuple]:
@@ -214,7 +215,9 @@ def test_a_cancelled_statement_does_not_leave_its_connection_in_the_pool(db_url)
 
 
 def test_an_unreachable_database_is_503():
-    statements = StatementPool(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres", connect_timeout=2)
+    statements = StatementPool(
+        f"postgresql://postgres@127.0.0.1:{free_port()}/postgres", Admission(2, 1.0), connect_timeout=2
+    )
 
     async def work():
         with pytest.raises(ServiceUnavailable) as unavailable:

@@ -94,9 +94,9 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
 $$;
 
 -- A real-time event's NOTIFY payload, for p_user_ids less those who block p_actor (the user
--- whose write caused the event; NULL: the system). astegni.events.publish calls it too: one
--- envelope, one recipient rule, and the by-reference fallback for payloads over 7000 bytes
--- (stored in this transaction). user_blocks_pkey answers each "does u block the actor".
+-- whose write caused the event; NULL: the system). astegni.core.events.publish and the session
+-- request functions build their events with it: one envelope, one recipient rule, and the
+-- by-reference fallback for payloads over 7000 bytes (stored in this transaction). user_blocks_pkey answers each "does u block the actor".
 CREATE OR REPLACE FUNCTION realtime_event(
     p_type text, p_user_ids integer[], p_data jsonb, p_actor integer)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -124,17 +124,4 @@ END $$;
 CREATE OR REPLACE FUNCTION realtime_event(p_type text, p_user_ids integer[], p_data jsonb)
 RETURNS text LANGUAGE sql AS $$
     SELECT realtime_event(p_type, p_user_ids, p_data, NULL)
-$$;
-
--- The event NOTIFYed on astegni.events.CHANNEL, delivered when this transaction commits.
-CREATE OR REPLACE FUNCTION realtime_publish(
-    p_type text, p_user_ids integer[], p_data jsonb, p_actor integer)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('astegni_events', realtime_event(p_type, p_user_ids, p_data, p_actor));
-END $$;
-
-CREATE OR REPLACE FUNCTION realtime_publish(p_type text, p_user_ids integer[], p_data jsonb)
-RETURNS void LANGUAGE sql AS $$
-    SELECT realtime_publish(p_type, p_user_ids, p_data, NULL)
 $$;

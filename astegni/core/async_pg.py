@@ -1,12 +1,13 @@
 """Async-mode psycopg2 connections driven by the asyncio event loop, and a pool of them for
 single statements.
 
-Database.run costs each request a hop to a worker thread and back, and the threads' fight for
-the GIL. The hottest write, a session request created without an Idempotency-Key, is one
-statement (a call of session_request_create), and an async-mode connection is in autocommit, so
-the statement is its own transaction and can run on the event loop itself: make bench went from
-~720 to ~900 creates/s. Work of more than one statement keeps to Database.run and its
-transactions.
+Database.run costs a request a hop to a worker thread and back, the threads' fight for the GIL,
+and BEGIN and COMMIT round trips. The hottest write, a session request created without an
+Idempotency-Key, is one statement (a call of session_request_create); an async-mode connection
+is in autocommit, so the statement is its own transaction and runs on the event loop itself.
+Five alternated make bench pairs measured the create at ~1,060 requests/s this way against ~730
+through Database.run (docs/benchmarks.md, 2026-11-30). Work of more than one statement keeps to
+Database.run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-from astegni.core.database import acquire_slot, as_unavailable, connection_options, is_broken
+from astegni.core import events
+from astegni.core.database import Admission, as_unavailable, connection_options, is_broken
 from astegni.core.errors import ServiceUnavailable
 from astegni.core.queries import Query
 
@@ -147,11 +149,13 @@ class Watched:
 
 
 class StatementPool:
-    """Up to `size` async-mode connections, each running one statement at a time.
+    """Async-mode connections, each running one statement at a time, as many as `admission`
+    lets in at once.
 
-    The same contract as Database.run: a request waits at most `wait_seconds` for a connection
-    (then 503 + Retry-After), losing the database or a statement timeout is a 503, never a 500,
-    and statements are server-side prepared once per connection. Unlike Database.run it never
+    The same contract as Database.run: a request waits for its turn at most as long as the
+    admission says (then 503 + Retry-After), losing the database or a statement timeout is a 503,
+    never a 500, statements are server-side prepared once per connection, and the events of a
+    row's `events` column leave after the commit. Unlike Database.run it never
     retries: a statement in autocommit may have committed when its connection broke. An idle
     connection whose server ends it (a PostgreSQL restart) is dropped as soon as the server says
     so, and replaced at the next use.
@@ -160,31 +164,25 @@ class StatementPool:
     def __init__(
         self,
         dsn: str,
+        admission: Admission,
         *,
-        size: int = 8,
-        wait_seconds: float = 2.0,
         connect_timeout: float = 5.0,
         statement_timeout_ms: int = 5000,
         application_name: str = "astegni-statements",
     ) -> None:
         self.dsn = dsn
-        self.size = size
-        self.wait_seconds = wait_seconds
+        self.admission = admission
         self.connect_timeout = connect_timeout
         self._connect_kwargs = connection_options(statement_timeout_ms, application_name)
         # PostgreSQL ends a slow statement itself; this bounds the wait for a server that went
         # silent (a dead host sends no error), after which the connection is dropped.
         self.reply_timeout = statement_timeout_ms / 1000 + connect_timeout
         self._idle: list[Watched] = []
-        self._slots: asyncio.Semaphore | None = None
         self._closed = False
 
     async def fetch_one(self, query: Query, params: dict[str, Any]) -> dict[str, Any] | None:
         """Run query (one statement, its own transaction) and return its first row."""
-        if self._slots is None:  # made on first use, inside the event loop that serves the app
-            self._slots = asyncio.Semaphore(self.size)
-        await acquire_slot(self._slots, self.wait_seconds)
-        try:
+        async with self.admission:
             conn = await self._take()
             try:
                 async with asyncio.timeout(self.reply_timeout):
@@ -199,10 +197,9 @@ class StatementPool:
                 if unavailable is not None:
                     raise unavailable from exc
                 raise
+            await _send_events(conn, row, self.reply_timeout)
             self._give_back(conn)
             return row
-        finally:
-            self._slots.release()
 
     async def _take(self) -> Watched:
         if self._idle:
@@ -262,3 +259,16 @@ async def _fetch_one(conn: Watched, query: Query, params: dict[str, Any]) -> dic
         await conn.run(query.prepare_sql)
         conn.pg.prepared.add(query.name)
     return await conn.run(query.execute_sql, params)
+
+
+async def _send_events(conn: Watched, row: dict[str, Any] | None, timeout: float) -> None:
+    """The NOTIFY of the events the committed statement returned (astegni/core/events.py). A
+    failure loses them (logged) and the connection, never the answer: the write is committed."""
+    if not row or not row.get("events"):
+        return
+    try:
+        async with asyncio.timeout(timeout):
+            await conn.run(events.SEND, (events.CHANNEL, row["events"]))
+    except (psycopg2.Error, TimeoutError) as exc:
+        events.log.warning("%d event(s) not sent: %r", len(row["events"]), exc)
+        conn.close()

@@ -1,11 +1,18 @@
-"""The connection pool and the one transaction helper.
+"""The one way to PostgreSQL: a pool of connections, one transaction helper, one admission rule.
 
-Database work is synchronous psycopg2 code. An async endpoint hands a whole unit of work to
-`Database.run`, which takes a pool slot on the event loop (waiting briefly, then 503), runs the
-function in a worker thread inside one transaction, and returns its result: one thread hop per
-request. Connections broken by a PostgreSQL restart are discarded and the work is retried once
-on a fresh connection when it had not reached COMMIT. (A write that is one statement can skip
-the thread altogether: astegni/core/async_pg.py.)
+- `await db.run(fn, *args)`: fn(cur, *args) in one transaction on a worker thread, the way a
+  request does its database work (one thread hop per request).
+- `await db.statement(query, params)`: one named statement, its own transaction, on the event
+  loop itself (astegni/core/async_pg.py), for the session-request create only.
+- `db.call(fn, *args)`, `with db.transaction() as cur`: the same transaction, for code that may
+  block (scripts, tests, and the work `run` sends to a thread).
+
+Admission: at most `pool_size` of the process's requests are at the database at once, whichever
+way they go; a request waits at most `wait_seconds` for its turn, then gets 503 + Retry-After.
+Losing the database, or a statement timeout, is a 503 and never a raw driver error.
+
+Events a transaction queued (astegni.core.events) leave after its commit, on the connection that
+committed, and never after a rollback.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -25,11 +32,12 @@ import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
+from astegni.core import events
 from astegni.core.errors import ServiceUnavailable
+from astegni.core.queries import Query
 
 log = logging.getLogger("astegni.core.database")
 
-P = ParamSpec("P")
 T = TypeVar("T")
 
 # SQLSTATE classes of a connection that is gone: 08 connection exception, 57P operator
@@ -38,11 +46,13 @@ _BROKEN_CLASSES = ("08", "57P")
 
 
 class Connection(psycopg2.extensions.connection):
-    """A connection that remembers which named statements it has PREPAREd."""
+    """A pooled connection: the named statements it has PREPAREd, and the events its current
+    transaction has queued."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prepared: set[str] = set()
+        self.events: list[str] = []
 
 
 Cursor = psycopg2.extras.RealDictCursor
@@ -67,6 +77,16 @@ def is_unavailable(exc: BaseException) -> bool:
     return type(exc) is psycopg2.DatabaseError and not exc.pgcode
 
 
+def as_unavailable(exc: BaseException, broken: bool) -> ServiceUnavailable | None:
+    """The 503 that exc stands for when it says the database is out of reach or too slow."""
+    if isinstance(exc, psycopg2.errors.QueryCanceled):
+        return ServiceUnavailable("Database timed out", retry_after=1)
+    if broken or is_unavailable(exc):
+        log.warning("database unavailable: %s", str(exc).strip())
+        return ServiceUnavailable("Database unavailable", retry_after=2)
+    return None
+
+
 def connection_options(statement_timeout_ms: int, application_name: str) -> dict[str, Any]:
     """psycopg2.connect() arguments shared by every connection that serves requests."""
     return {
@@ -77,14 +97,35 @@ def connection_options(statement_timeout_ms: int, application_name: str) -> dict
     }
 
 
-def as_unavailable(exc: BaseException, broken: bool) -> ServiceUnavailable | None:
-    """The 503 that exc stands for when it says the database is out of reach or too slow."""
-    if isinstance(exc, psycopg2.errors.QueryCanceled):
-        return ServiceUnavailable("Database timed out", retry_after=1)
-    if broken or is_unavailable(exc):
-        log.warning("database unavailable: %s", str(exc).strip())
-        return ServiceUnavailable("Database unavailable", retry_after=2)
-    return None
+def constraint_name(exc: psycopg2.Error) -> str | None:
+    """The constraint behind an IntegrityError, for mapping it to a domain error."""
+    diag = getattr(exc, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+class Admission:
+    """At most `size` requests at the database at once; the next waits at most `wait_seconds`,
+    then 503 + Retry-After. Made on first use, inside the event loop that serves the app."""
+
+    def __init__(self, size: int, wait_seconds: float) -> None:
+        self.size = size
+        self.wait_seconds = wait_seconds
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __aenter__(self) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.size)
+        if not self._slots.locked():
+            await self._slots.acquire()  # a free slot: no suspension, and no wait_for task
+            return
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.wait_seconds)
+        except TimeoutError:
+            raise ServiceUnavailable("Server busy, try again", retry_after=1) from None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._slots is not None
+        self._slots.release()
 
 
 class Database:
@@ -98,20 +139,26 @@ class Database:
         statement_timeout_ms: int = 5000,
         application_name: str = "astegni",
     ) -> None:
+        from astegni.core.async_pg import StatementPool  # it builds on this module's helpers
+
         self.dsn = dsn
         self.pool_size = pool_size
-        self.wait_seconds = wait_seconds
+        self.admission = Admission(pool_size, wait_seconds)
         self._connect_kwargs = {
             "connect_timeout": connect_timeout,
             **connection_options(statement_timeout_ms, application_name),
         }
         self._idle: collections.deque[Connection] = collections.deque()
         self._lock = threading.Lock()
-        # Sync callers (scripts, tests, background threads) share the same bound.
-        self._sync_slots = threading.BoundedSemaphore(pool_size)
-        self._async_slots: asyncio.Semaphore | None = None
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._threads = anyio.CapacityLimiter(pool_size)
         self._closed = False
+        self.statements = StatementPool(
+            dsn,
+            self.admission,
+            connect_timeout=connect_timeout,
+            statement_timeout_ms=statement_timeout_ms,
+            application_name=f"{application_name}-statements",
+        )
 
     # -------------------------------------------------------------- connections
 
@@ -123,7 +170,7 @@ class Database:
             log.warning("cannot connect to PostgreSQL: %s", str(exc).strip())
             raise ServiceUnavailable("Database unavailable", retry_after=2) from exc
 
-    def _take(self, fresh: bool = False) -> Connection:
+    def _take(self, fresh: bool) -> Connection:
         if not fresh:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
@@ -132,6 +179,7 @@ class Database:
         return self.connect()
 
     def _give_back(self, conn: Connection, broken: bool) -> None:
+        conn.events.clear()
         if broken:
             # A connection broken by a restart means its idle siblings died with the same server:
             # drop them now rather than let each of the next requests find out on its own.
@@ -158,35 +206,30 @@ class Database:
     def close(self) -> None:
         self._closed = True
         self._discard_idle()
+        self.statements.close()
 
-    # -------------------------------------------------------------- transactions
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Cursor]:
-        """One transaction on a pooled connection: commit on success, roll back on error.
-
-        Blocking; for scripts, tests and code already on a worker thread. Waits for a pool slot
-        at most `wait_seconds`, then raises ServiceUnavailable.
-        """
-        if not self._sync_slots.acquire(timeout=self.wait_seconds):
-            raise ServiceUnavailable("Server busy, try again", retry_after=1)
-        try:
-            with self._transaction() as cur:
-                yield cur
-        finally:
-            self._sync_slots.release()
+    # -------------------------------------------------------------- the transaction helper
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Cursor]:
-        conn = self._take()
-        broken = False
+    def transaction(self, *, fresh: bool = False) -> Iterator[Cursor]:
+        """One transaction on a pooled connection: commit on success (then its events leave),
+        roll back on error. Blocking: for scripts, tests and code on a worker thread."""
+        conn = self._take(fresh)
+        broken = committing = False
         try:
             with conn.cursor() as cur:
                 yield cur
+            committing = True
             conn.commit()
         except BaseException as exc:
             broken = self._abort(conn, exc)
+            if broken:
+                exc.add_note(_CONNECTION_LOST)
+            if committing:
+                exc.add_note(_AT_COMMIT)
             raise
+        else:
+            broken = not events.send_after_commit(conn)
         finally:
             self._give_back(conn, broken)
 
@@ -202,75 +245,51 @@ class Database:
         return False
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(cursor, *args) in one transaction and return its result.
+        """fn(cursor, *args) in one transaction, and its result.
 
         Retried once, on a fresh connection, when the connection turns out broken (a restart) or
         PostgreSQL gave up the transaction (deadlock, serialization failure); never when it failed
-        at COMMIT, since the first attempt may have been written. Losing the database, or a
-        statement timeout, is a ServiceUnavailable (503) and never a raw OperationalError.
+        at COMMIT, since the first attempt may have been written.
         """
         for attempt in (1, 2):
-            conn = self._take(fresh=attempt == 2)
-            broken = committing = False
             try:
-                with conn.cursor() as cur:
-                    result = fn(cur, *args)
-                committing = True
-                conn.commit()
-                return result
+                with self.transaction(fresh=attempt == 2) as cur:
+                    return fn(cur, *args)
             except BaseException as exc:
-                broken = self._abort(conn, exc)
+                notes = getattr(exc, "__notes__", ())
+                broken = _CONNECTION_LOST in notes
                 transient = broken or isinstance(exc, psycopg2.errors.TransactionRollbackError)
-                if transient and not committing and attempt == 1:
+                if transient and attempt == 1 and _AT_COMMIT not in notes:
                     log.info("retrying on a fresh connection after: %s", str(exc).strip())
                     continue
                 unavailable = as_unavailable(exc, broken)
                 if unavailable is not None:
                     raise unavailable from exc
                 raise
-            finally:
-                self._give_back(conn, broken)
         raise AssertionError("unreachable")
 
-    def _slots(self) -> asyncio.Semaphore:
-        # Made on first use, inside the event loop that serves the app.
-        if self._async_slots is None:
-            self._async_slots = asyncio.Semaphore(self.pool_size)
-            self._limiter = anyio.CapacityLimiter(self.pool_size)
-        return self._async_slots
-
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(cursor, *args) in one transaction on a worker thread (one hop).
+        """`call` on a worker thread, once admitted."""
+        async with self.admission:
+            return await anyio.to_thread.run_sync(self.call, fn, *args, limiter=self._threads)
 
-        Waits at most `wait_seconds` for a pool slot, then answers 503 with Retry-After.
-        """
-        slots = self._slots()
-        await acquire_slot(slots, self.wait_seconds)
-        try:
-            return await anyio.to_thread.run_sync(self.call, fn, *args, limiter=self._limiter)
-        finally:
-            slots.release()
+    async def statement(self, query: Query, params: dict[str, Any]) -> dict[str, Any] | None:
+        """One named statement, its own transaction, on the event loop, once admitted; its first
+        row. An `events` column of that row leaves after the commit like a transaction's events."""
+        return await self.statements.fetch_one(query, params)
 
-    def ping(self) -> bool:
+    async def ping(self) -> bool:
         try:
-            self.call(lambda cur: cur.execute("SELECT 1"))
+            await self.run(_select_one)
             return True
         except ServiceUnavailable:
             return False
 
 
-async def acquire_slot(slots: asyncio.Semaphore, wait_seconds: float) -> None:
-    """Take a pool slot, waiting at most wait_seconds; then 503 with Retry-After."""
-    if not slots.locked():
-        await slots.acquire()  # a free slot: returns without suspending, and without wait_for's task
-        return
-    try:
-        await asyncio.wait_for(slots.acquire(), wait_seconds)
-    except TimeoutError:
-        raise ServiceUnavailable("Server busy, try again", retry_after=1) from None
+# Notes transaction() adds to an exception, for call() to decide on a retry.
+_CONNECTION_LOST = "the connection is lost"
+_AT_COMMIT = "failed at COMMIT"
 
 
-def constraint_name(exc: psycopg2.Error) -> str | None:
-    """The constraint behind an IntegrityError, for mapping it to a domain error."""
-    diag = getattr(exc, "diag", None)
-    return getattr(diag, "constraint_name", None)
+def _select_one(cur: Cursor) -> None:
+    cur.execute("SELECT 1")

@@ -41,16 +41,27 @@ class Query:
         return f"EXECUTE {self.name} ({', '.join(f'%({p})s' for p in self.params)})"
 
 
+# Which file defines each query name: a connection caches prepared statements by name, so a name
+# must mean one query in the whole service.
+_DEFINED_IN: dict[str, str] = {}
+
+
+class DuplicateQueryName(ValueError):
+    pass
+
+
 class Queries:
     """The named queries of one .sql file, as attributes: `queries.find_user`."""
 
     def __init__(self, filename: str) -> None:
         text = (SQL_DIR / filename).read_text()
         parts = _NAME.split(text)
-        self._queries = {
-            name: Query(name, body.strip().rstrip(";"))
-            for name, body in zip(parts[1::2], parts[2::2], strict=True)
-        }
+        self._queries: dict[str, Query] = {}
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in self._queries or _DEFINED_IN.setdefault(name, filename) != filename:
+                where = _DEFINED_IN[name]
+                raise DuplicateQueryName(f"query {name!r} of {filename} is also defined in {where}")
+            self._queries[name] = Query(name, body.strip().rstrip(";"))
 
     def __getattr__(self, name: str) -> Query:
         try:

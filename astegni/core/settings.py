@@ -40,14 +40,9 @@ class Settings(BaseSettings):
     # CORS_ORIGINS: comma-separated origins (or a JSON list); empty: same-origin only.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # Connections per process for transactions; the threadpool that runs them has the same size.
-    # 16, not 8: writes are bound by PostgreSQL's commit flushes, and more commits in flight share
-    # them (make bench, when every create ran here: ~400 req/s with 8, ~720 with 16 on two cores).
+    # Requests of one process at the database at once (astegni/core/database.py). 16, not 8:
+    # writes are bound by PostgreSQL's commit flushes, and more commits in flight share them.
     db_pool_size: int = Field(default=16, ge=1, le=200)
-    # Async connections per process for single-statement writes on the event loop
-    # (astegni/core/async_pg.py): the create of a session request without an Idempotency-Key. 16 was
-    # clearly better than 8 when the create cost more; now 4 to 16 measure alike (README).
-    db_statement_pool_size: int = Field(default=16, ge=1, le=200)
     db_pool_wait_seconds: float = Field(default=2.0, gt=0)
     db_connect_timeout_seconds: int = Field(default=5, ge=1)
     db_statement_timeout_ms: int = Field(default=5000, ge=100)

@@ -53,8 +53,8 @@ def digest_scan_seconds(settings: Settings) -> float:
 async def send_round(db: Database, settings: Settings, digests: bool = True) -> int:
     """Digests (when asked), then one claimed batch sent; returns how many rows were claimed."""
     if digests:
-        await asyncio.to_thread(db.call, outbox.enqueue_digests, settings)
-    token, rows = await asyncio.to_thread(db.call, outbox.claim, settings)
+        await db.run(outbox.enqueue_digests, settings)
+    token, rows = await db.run(outbox.claim, settings)
     if rows:
         await _send_batch(db, settings, token, rows)
     return len(rows)
@@ -69,7 +69,7 @@ async def _send_batch(db: Database, settings: Settings, token: str, rows: list[d
         if row["wanted"]:
             wanted.append(row)
         else:
-            await asyncio.to_thread(db.call, outbox.mark_sent, token, row["id"], True)
+            await db.run(outbox.mark_sent, token, row["id"], True)
     if not wanted:
         return
     transport = transport_for(settings.smtp_url, settings.smtp_timeout_seconds, settings.email_outbox_dir)
@@ -90,17 +90,17 @@ async def _send_batch(db: Database, settings: Settings, token: str, rows: list[d
                 except PermanentFailure as exc:
                     await _failed(db, settings, token, row, str(exc), permanent=True)
                 else:
-                    await asyncio.to_thread(db.call, outbox.mark_sent, token, row["id"])
+                    await db.run(outbox.mark_sent, token, row["id"])
                 pending.pop(0)
     except asyncio.CancelledError:
-        await asyncio.shield(asyncio.to_thread(db.call, outbox.release, token, [r["id"] for r in pending]))
+        await asyncio.shield(db.run(outbox.release, token, [r["id"] for r in pending]))
         raise
     except Exception as exc:  # the server is away or broke the session: the rest is retried
         log.warning("sending email failed: %s", exc)
         for row in pending:
             await _failed(db, settings, token, row, f"{type(exc).__name__}: {exc}", permanent=False)
         return
-    await asyncio.to_thread(db.call, outbox.release, token, [r["id"] for r in pending])
+    await db.run(outbox.release, token, [r["id"] for r in pending])
 
 
 async def _failed(
@@ -108,4 +108,4 @@ async def _failed(
 ) -> None:
     if permanent or row["attempts"] >= settings.email_max_attempts:
         log.error("email %d (%s to user %d) is dead: %s", row["id"], row["kind"], row["user_id"], error)
-    await asyncio.to_thread(db.call, outbox.mark_failed, settings, token, row["id"], error, permanent)
+    await db.run(outbox.mark_failed, settings, token, row["id"], error, permanent)

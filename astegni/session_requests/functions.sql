@@ -5,13 +5,14 @@
 -- the caller's transaction; the Python side is astegni/session_requests/service.py.
 
 -- What every transition of a request does besides its UPDATE: the history row, the request
--- card's status in its chat message, a system message in the conversation, and the events
--- (session_request.updated, message.updated for the card, message.created for the notice;
--- none to a user who blocks the actor).
+-- card's status in its chat message, a system message in the conversation, and the events it
+-- returns for the caller to send after the commit (message.updated for the card, message.created
+-- for the notice, session_request.updated; none to a user who blocks the actor).
 CREATE OR REPLACE FUNCTION session_request_changed(
     r requested_sessions, p_from text, p_actor integer, p_reason text)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS text[] LANGUAGE plpgsql AS $$
 DECLARE
+    v_events text[] := '{}';
     v_tutor_user integer;
     v_package text;
     v_users integer[];
@@ -37,7 +38,7 @@ BEGIN
          WHERE id = r.message_id
         RETURNING * INTO v_card;
         IF FOUND THEN
-            PERFORM realtime_publish('message.updated', v_users, jsonb_build_object(
+            v_events := v_events || realtime_event('message.updated', v_users, jsonb_build_object(
                 'conversation_id', v_card.conversation_id,
                 'message', chat_message_json(v_card,
                     (SELECT first_name || ' ' || father_name FROM users
@@ -64,13 +65,13 @@ BEGIN
         UPDATE conversations
            SET last_message_at = greatest(last_message_at, v_notice.created_at), updated_at = now()
          WHERE id = r.conversation_id;
-        PERFORM realtime_publish('message.created', v_users, jsonb_build_object(
+        v_events := v_events || realtime_event('message.created', v_users, jsonb_build_object(
             'conversation_id', v_notice.conversation_id,
             'message', chat_message_json(v_notice,
                 (SELECT first_name || ' ' || father_name FROM users WHERE id = p_actor))), p_actor);
     END IF;
 
-    PERFORM realtime_publish('session_request.updated', v_users, jsonb_build_object(
+    RETURN v_events || realtime_event('session_request.updated', v_users, jsonb_build_object(
         'id', r.id, 'status', r.status, 'from_status', p_from, 'actor_user_id', p_actor,
         'reason', p_reason, 'tutor_id', r.tutor_id, 'package_id', r.package_id,
         'requester_id', r.requester_id, 'requested_to_id', r.requested_to_id,
@@ -86,12 +87,13 @@ END $$;
 -- the package's rate of today). A student already enrolled in the package (an earlier request
 -- was accepted) keeps that first enrolment and its price: agreed_price is then the price in
 -- force and already_enrolled is true, so that nothing is overwritten silently.
--- No row: not found, not the caller's, or no longer pending.
+-- No row: not found, not the caller's, or no longer pending. `events` are for the caller to send
+-- after the commit.
 CREATE OR REPLACE FUNCTION session_request_transition(
     p_request_id integer, p_to text, p_actor integer, p_reason text,
     p_tutor_id integer, p_requester_id integer)
 RETURNS TABLE (request_id integer, status text, responded_at timestamptz, agreed_price numeric,
-               already_enrolled boolean)
+               already_enrolled boolean, events text[])
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -130,18 +132,21 @@ BEGIN
                AND e.package_id = r.package_id;
         END IF;
     END IF;
-    PERFORM session_request_changed(r, 'pending', p_actor, p_reason);
-    RETURN QUERY SELECT r.id, r.status, r.responded_at, v_price, v_already;
+    RETURN QUERY SELECT r.id, r.status, r.responded_at, v_price, v_already,
+                        session_request_changed(r, 'pending', p_actor, p_reason);
 END $$;
 
 -- The expiry sweep: up to p_limit pending requests past expires_at become 'expired' (SKIP
--- LOCKED: several server processes may sweep at once). Returns how many it expired.
-CREATE OR REPLACE FUNCTION session_request_expire_due(p_limit integer)
-RETURNS integer LANGUAGE plpgsql AS $$
+-- LOCKED: several server processes may sweep at once). Returns how many it expired, and the
+-- events for the caller to send after the commit.
+CREATE OR REPLACE FUNCTION session_request_expire_due(p_limit integer, OUT expired integer,
+                                                      OUT events text[])
+LANGUAGE plpgsql AS $$
 DECLARE
     r requested_sessions;
-    n integer := 0;
 BEGIN
+    expired := 0;
+    events := '{}';
     FOR r IN
         UPDATE requested_sessions s SET status = 'expired', updated_at = now()
          WHERE s.id IN (SELECT id FROM requested_sessions
@@ -150,10 +155,9 @@ BEGIN
                          FOR UPDATE SKIP LOCKED)
         RETURNING s.*
     LOOP
-        PERFORM session_request_changed(r, 'pending', NULL, 'Expired without a response');
-        n := n + 1;
+        events := events || session_request_changed(r, 'pending', NULL, 'Expired without a response');
+        expired := expired + 1;
     END LOOP;
-    RETURN n;
 END $$;
 
 -- POST /api/session-requests in one call: the caller (user_principal), the rate limit, the
@@ -166,10 +170,8 @@ END $$;
 -- request whose pair had no conversation yet, the conversation a retry would open anyway).
 -- A duplicate is 'duplicate' when the caller sent the pending request, 'duplicate_other' when
 -- someone else did for the same learner (a parent for their child, or the child).
--- The message.created event comes back as `event`, for the caller to NOTIFY right after COMMIT:
--- a NOTIFY inside the transaction holds PostgreSQL's global notify lock across the commit's WAL
--- flush, which serialised every create (measured with pgbench, 50 clients: 316 creates/s with
--- the NOTIFY inside, 886/s with it sent after the commit).
+-- Its events (message.created, and those of a stale request it expired) come back as `events`,
+-- for the caller to send after the commit (astegni/core/events.py).
 CREATE OR REPLACE FUNCTION session_request_create(
     p_user_id integer, p_role text, p_tutor_id integer, p_package_id integer,
     p_requested_to_id integer, p_message text, p_schedule_type text, p_days text[],
@@ -178,7 +180,7 @@ CREATE OR REPLACE FUNCTION session_request_create(
     p_months text[], p_num_students integer, p_expiry_seconds double precision,
     p_rate_limit integer)
 RETURNS TABLE (outcome text, request_id integer, conversation_id integer, message_id bigint,
-               created_at timestamptz, timezone text, retry_after integer, event text)
+               created_at timestamptz, timezone text, retry_after integer, events text[])
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -354,7 +356,8 @@ BEGIN
                AND s.status = 'pending' AND s.expires_at <= now()
             RETURNING s.*
         LOOP
-            PERFORM session_request_changed(v_old, 'pending', NULL, 'Expired without a response');
+            events := events || session_request_changed(v_old, 'pending', NULL,
+                                                         'Expired without a response');
         END LOOP;
         IF attempt = 5 THEN
             RAISE EXCEPTION 'session request key kept changing under concurrent updates'
@@ -380,7 +383,7 @@ BEGIN
     message_id := m.id;
     created_at := m.created_at;  -- the request's too: both are now(), the transaction's start
     timezone := p_timezone;
-    event := realtime_event('message.created', ARRAY[p_user_id, v_target.tutor_user_id],
+    events := events || realtime_event('message.created', ARRAY[p_user_id, v_target.tutor_user_id],
         jsonb_build_object('conversation_id', m.conversation_id,
                            'message', chat_message_json(m, v_user.name)));
     RETURN NEXT;

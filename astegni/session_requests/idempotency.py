@@ -38,8 +38,6 @@ class Answer:
     status: int
     body: dict[str, Any]
     replayed: bool = False
-    # A NOTIFY payload to send once the transaction has committed (never stored for replays).
-    event: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
 -- name: sr_create
 -- The whole POST in one round trip; see session_request_create in repeatable/session_requests.sql.
 SELECT outcome, request_id, conversation_id, message_id, created_at, timezone, retry_after,
-       event
+       events
   FROM session_request_create(
        %(user_id)s, %(role)s, %(tutor_id)s, %(package_id)s, %(requested_to_id)s, %(message)s,
        %(schedule_type)s, %(days)s::text[], %(specific_dates)s::date[], %(start_time)s::time,
@@ -97,7 +97,7 @@ SELECT e.from_status, e.to_status, e.actor_user_id,
 -- name: sr_transition
 -- One conditional UPDATE (see session_request_transition): no row when the request is not the
 -- caller's or no longer pending.
-SELECT request_id, status, responded_at, agreed_price, already_enrolled
+SELECT request_id, status, responded_at, agreed_price, already_enrolled, events
   FROM session_request_transition(%(id)s, %(to)s, %(actor)s, %(reason)s, %(tutor_id)s::int,
                                   %(requester_id)s::int);
 
@@ -125,7 +125,7 @@ SELECT e.id, e.student_id, su.id AS student_user_id,
 
 -- name: sr_expire_due
 -- One batch of the expiry sweep (SKIP LOCKED: safe with several server processes).
-SELECT session_request_expire_due(%(limit)s) AS expired;
+SELECT expired, events FROM session_request_expire_due(%(limit)s);
 
 -- name: sr_purge_idempotency_keys
 DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours';

@@ -98,12 +98,9 @@ async def create_session_request(request: Request) -> JSONResponse:
     )
     key = IdempotencyKey.from_request(request, claims.user_id, body.model_dump)
     if key is None:
-        answer = await sr.create(state.statements, params)
+        answer = await sr.create(state.db, params)
     else:
         answer = await state.db.run(sr.create_idempotent, params, key)
-    if answer.event is not None:
-        # Sent once the create has committed (astegni/core/notifier.py says why); never raises.
-        await state.notifier.send(answer.event)
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 

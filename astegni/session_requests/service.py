@@ -13,7 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from astegni.accounts.principal import load_principal
-from astegni.core.async_pg import StatementPool
+from astegni.core import events
+from astegni.core.database import Database
 from astegni.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from astegni.core.models import INT_MAX
 from astegni.core.queries import Queries, Query, execute, fetch_all, fetch_one
@@ -97,11 +98,10 @@ def create_params(
     }
 
 
-async def create(statements: StatementPool, params: dict[str, Any]) -> Answer:
+async def create(db: Database, params: dict[str, Any]) -> Answer:
     """POST /api/session-requests without an Idempotency-Key: the one call of
-    session_request_create, a statement that is its own transaction, run on the event loop
-    (astegni/core/async_pg.py). The caller sends answer.event (astegni/core/notifier.py)."""
-    return _answer(await statements.fetch_one(queries.sr_create, params))
+    session_request_create, a statement that is its own transaction (Database.statement)."""
+    return _answer(await db.statement(queries.sr_create, params))
 
 
 def create_idempotent(cur: Any, params: dict[str, Any], idempotency: IdempotencyKey) -> Answer:
@@ -111,14 +111,15 @@ def create_idempotent(cur: Any, params: dict[str, Any], idempotency: Idempotency
     replay = idempotency.claim(cur)
     if replay is not None:
         return replay
-    answer = _answer(fetch_one(cur, queries.sr_create, params))
+    row = fetch_one(cur, queries.sr_create, params)
+    answer = _answer(row)
+    events.queue(cur, row["events"])
     idempotency.store(cur, answer)
     return answer
 
 
 def _answer(row: dict[str, Any]) -> Answer:
-    """The response to a create, from session_request_create's row. Its event is for the caller
-    to send once the create has committed (astegni/core/notifier.py)."""
+    """The response to a create, from session_request_create's row."""
     outcome = row["outcome"]
     if outcome == "created":
         return Answer(
@@ -131,7 +132,6 @@ def _answer(row: dict[str, Any]) -> Answer:
                 "message_id": row["message_id"],
                 "created_at": row["created_at"].isoformat(),
             },
-            event=row["event"],
         )
     if outcome in ("duplicate", "duplicate_other"):
         template = DUPLICATE if outcome == "duplicate" else DUPLICATE_OTHER
@@ -239,6 +239,7 @@ def respond(cur: Any, claims: Claims, request_id: int, status: str, reason: str 
         if state is None or state["tutor_id"] != tutor_id:
             raise NotFound(REQUEST_NOT_FOUND, code="request_not_found")
         raise not_pending(state["status"])
+    events.queue(cur, row["events"])
     body = {
         "success": True,
         "message": f"Session request {row['status']}",
@@ -283,6 +284,7 @@ def cancel(cur: Any, claims: Claims, request_id: int, reason: str | None) -> dic
                 raise Forbidden("Only the requester can cancel a session request", code="not_requester")
             raise NotFound(REQUEST_NOT_FOUND, code="request_not_found")
         raise not_pending(state["status"])
+    events.queue(cur, row["events"])
     return {
         "success": True,
         "message": "Session request cancelled",
@@ -295,7 +297,9 @@ def cancel(cur: Any, claims: Claims, request_id: int, reason: str | None) -> dic
 
 
 def expire_batch(cur: Any, limit: int) -> int:
-    return fetch_one(cur, queries.sr_expire_due, {"limit": limit})["expired"]
+    row = fetch_one(cur, queries.sr_expire_due, {"limit": limit})
+    events.queue(cur, row["events"])
+    return row["expired"]
 
 
 def purge(cur: Any) -> None:

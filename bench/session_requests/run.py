@@ -81,18 +81,18 @@ WRITTEN = (
 
 # What the endpoint sends, as pgbench sends it: the one statement (autocommit, as on the app's
 # async connections; the same call as sr_create in astegni/session_requests/queries.sql with the
-# values the wrk script sends), then the NOTIFY of its event as astegni/core/notifier.py sends it
-# (here a batch of one, the notifier's worst case; committed without waiting for the WAL flush,
-# as the notifier's connection does). Pairs are walked in the order create.lua walks them (n
-# counts each client's transactions, pgbench keeps a client's variables between them; off is the
-# offset in the pair space, as create.lua's), so both runs write the same rows: a new conversation
-# for a student's first package of a tutor, the existing one for that tutor's other packages.
+# values the wrk script sends), then the NOTIFY of its event on the same connection, committed
+# without waiting for the WAL flush, as astegni/core/events.py sends it. Pairs are walked in the
+# order create.lua walks them (n counts each client's transactions, pgbench keeps a client's
+# variables between them; off is the offset in the pair space, as create.lua's), so both runs
+# write the same rows: a new conversation for a student's first package of a tutor, the existing
+# one for that tutor's other packages.
 PGBENCH_SCRIPT = """\\set k :off + :client_id + :n * {clients}
 \\set n :n + 1
 \\set student 1 + :k % {students}
 \\set package 1 + (:k / {students} + (:student - 1) * {packages}) % {all_packages}
 \\set tutor 1 + (:package - 1) / {packages}
-SELECT coalesce(event, '') AS event
+SELECT coalesce(events[1], '') AS event
   FROM session_request_create(:student, 'student', :tutor, :package, NULL,
        'I would like to book sessions', 'recurring', '{{Monday,Wednesday}}'::text[], '{{}}'::date[],
        '14:00'::time, '16:00'::time, 'Africa/Addis_Ababa', 150.00::numeric, NULL, '{{}}'::int[],
