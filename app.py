@@ -218,7 +218,7 @@ def main() -> None:
             # against +1-2% without).
             ws_per_message_deflate=False,
             # Larger client frames are closed with 1009 before they are read into memory.
-            ws_max_size=realtime.MAX_FRAME_BYTES,
+            ws_max_size=realtime_endpoint.MAX_FRAME_BYTES,
         )
     finally:
         if server is not None:

@@ -10,8 +10,11 @@ import time
 import psycopg2
 import pytest
 
+from astegni.core import housekeeping
 from astegni.core.events import publish
-from astegni.realtime.service import CLOSE_TRY_AGAIN, Hub, Listener, Socket, serve_socket
+from astegni.realtime.endpoint import serve_socket
+from astegni.realtime.hub import CLOSE_TRY_AGAIN, Hub, Socket
+from astegni.realtime.listener import Listener
 from tests.frozen_proxy import frozen_proxy
 from tests.pg import end_sessions
 from tests.support.chat import open_conversation, send
@@ -170,7 +173,7 @@ def test_large_events_travel_by_reference(client, db, factory):
         assert next_event(ws) == {"type": "session_request.updated", "data": big}
     with db.transaction() as cur:
         cur.execute("SELECT count(*) AS n FROM realtime_events")
-        assert cur.fetchone()["n"] == 1  # kept for the listener's purge
+        assert cur.fetchone()["n"] == 1  # kept for the sweep's purge
 
 
 def test_heartbeat_drops_sockets_of_deactivated_users(client, db, factory):
@@ -349,32 +352,27 @@ def stored(db) -> list:
         return [row["payload"] for row in cur.fetchall()]
 
 
-def test_the_listener_purges_stored_events_past_their_keep(db, db_url):
+def test_the_sweep_purges_stored_events_past_their_keep(db):
     with db.transaction() as cur:
         cur.execute(
             """INSERT INTO realtime_events (payload, created_at)
                VALUES ('{"n": "old"}', now() - interval '301 seconds'), ('{"n": "young"}', now())"""
         )
-
-    async def scenario() -> None:
-        task = Recorder().listen(db_url, idle_probe_seconds=0.1, keep_events_seconds=300)
-        await eventually_async(lambda: stored(db) == [{"n": "young"}])
-        await stop(task)
-
-    run_in_fresh_loop(scenario)
+    housekeeping.sweep(db)
+    assert stored(db) == [{"n": "young"}]
 
 
-def test_a_purge_stuck_behind_a_lock_is_cancelled_and_the_listener_stays(db_url):
-    """The server's statement_timeout ends it (retried at the next purge) well before the reply
-    timeout, which would take it for a server gone and close every socket with 1012."""
+def test_the_listener_stays_while_stored_events_are_locked(db_url):
+    """The listener reads realtime_events only for an event sent by reference: a lock on the table
+    neither delays other events nor makes it reconnect, which would close every socket with 1012."""
     locker = psycopg2.connect(db_url)
     locker.cursor().execute("LOCK TABLE realtime_events")  # held until the rollback below
 
     async def scenario() -> Recorder:
         seen = Recorder()
-        task = seen.listen(db_url, idle_probe_seconds=0.1, statement_timeout_ms=200, reply_timeout_seconds=1)
+        task = seen.listen(db_url, idle_probe_seconds=0.1, reply_timeout_seconds=1)
         await eventually_async(lambda: seen.states == [(True, False)])
-        await asyncio.sleep(1.5)  # the first purge is behind the lock
+        await asyncio.sleep(1.5)  # idle probes come and go meanwhile
         await asyncio.to_thread(notify, db_url, 6)  # the lock covers realtime_events only
         await eventually_async(lambda: seen.delivered == [[6]])
         await stop(task)

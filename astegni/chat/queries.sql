@@ -261,7 +261,7 @@ SELECT p.user_id, u.first_name || ' ' || u.father_name AS name,
    AND me.duplicate_of_id IS NULL
  ORDER BY p.user_id;
 
--- ---------------------------------------------------------------- real-time (astegni/realtime/service.py)
+-- ---------------------------------------------------------------- real-time (astegni/realtime/)
 
 -- name: active_users
 -- The heartbeat: which of the users with open sockets are still active (users_pkey).
@@ -272,5 +272,6 @@ SELECT id FROM users WHERE id = ANY (%(user_ids)s::int[]) AND is_active;
 SELECT payload FROM realtime_events WHERE id = %(id)s;
 
 -- name: purge_events
--- Stored events are read moments after their NOTIFY; older ones go (realtime_events_created_idx).
+-- The sweep (astegni/core/housekeeping.py): stored events are read moments after their NOTIFY;
+-- older ones go (realtime_events_created_idx).
 DELETE FROM realtime_events WHERE created_at < now() - make_interval(secs => %(keep_seconds)s);

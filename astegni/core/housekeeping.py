@@ -1,9 +1,11 @@
 """The expiry sweep: pending requests past expires_at become 'expired', with their history row,
-card update, system message and events (session_request_expire_due in sql/repeatable).
+card update, system message and events (session_request_expire_due in sql/repeatable); then the
+rows that have served their time go (idempotency keys, rate-limit windows, refresh families,
+login counters, sent e-mails, stored real-time events).
 
 The sweep only makes the state explicit: every read already shows such a request as expired and
 a new request for the same key expires it on the spot. Each server process sweeps; SKIP LOCKED
-keeps them from colliding.
+keeps them from colliding, and the purges are idempotent DELETEs.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from typing import Any
 from astegni.accounts import login_throttle, refresh
 from astegni.core import rate_limits
 from astegni.core.database import Database
+from astegni.core.queries import Queries, execute
 from astegni.notifications import outbox
 from astegni.session_requests import service as session_requests
 
 log = logging.getLogger("astegni.core.housekeeping")
 BATCH = 500
+# An event too large for a NOTIFY payload is stored in realtime_events and read by every
+# process's listener moments after the NOTIFY; five minutes leaves a wide margin.
+KEEP_EVENTS_SECONDS = 300
+chat_queries = Queries("chat/queries.sql")
 
 
 def sweep(db: Database, batch: int = BATCH, login_window_seconds: int = 86400) -> int:
@@ -37,6 +44,7 @@ def sweep(db: Database, batch: int = BATCH, login_window_seconds: int = 86400) -
         refresh.purge(cur)
         login_throttle.purge(cur, login_window_seconds)
         outbox.purge(cur)
+        execute(cur, chat_queries.purge_events, {"keep_seconds": KEEP_EVENTS_SECONDS})
     return total
 
 
