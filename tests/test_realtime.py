@@ -11,6 +11,7 @@ import psycopg2
 import pytest
 
 from astegni.core import housekeeping
+from astegni.core.database import Database
 from astegni.core.events import publish
 from astegni.realtime.endpoint import serve_socket
 from astegni.realtime.hub import CLOSE_TRY_AGAIN, Hub, Socket
@@ -259,13 +260,13 @@ def test_a_stalled_send_times_out_and_closes():
 
 
 def notify(db_url: str, *user_ids: int) -> None:
-    conn = psycopg2.connect(db_url)
+    db = Database(db_url, pool_size=1)
     try:
-        with conn, conn.cursor() as cur:
+        with db.transaction() as cur:
             for user_id in user_ids:
                 publish(cur, "session_request.updated", [user_id], {"n": user_id})
     finally:
-        conn.close()
+        db.close()
 
 
 class Recorder:
