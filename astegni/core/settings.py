@@ -18,6 +18,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("ASTEGNI_DATA_DIR") or PROJECT_DIR / ".data")
 MIN_SECRET_BYTES = 32
 
+Limit = Annotated[int, Field(ge=0)]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
@@ -51,29 +53,30 @@ class Settings(BaseSettings):
     expiry_sweep_seconds: float = Field(default=60, gt=0)
     default_timezone: str = "Africa/Addis_Ababa"
 
+    # Limits: a count per window, past which the caller gets 429 (login: a lockout); 0 turns a
+    # limit off.
     # Login attempts per email and client address in a window (the password is checked for at
     # most this many), then a lockout of that address; the email alone has a higher ceiling, so a
-    # stranger guessing from a few addresses cannot lock the owner out. 0 turns a limit off.
-    login_max_failures: int = Field(default=5, ge=0)
-    login_account_max_failures: int = Field(default=20, ge=0)
+    # stranger guessing from a few addresses cannot lock the owner out.
+    login_max_failures: Limit = 5
+    login_account_max_failures: Limit = 20
     login_window_seconds: int = Field(default=900, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
     # An address that logged in to an account is exempt from its account-wide ceiling this long.
     login_trust_days: int = Field(default=30, ge=0)
-    # Open WebSockets per user in one server process; past it the oldest is closed. 0: no limit.
-    ws_max_sockets_per_user: int = Field(default=20, ge=0)
-    # Session requests one user may create per minute (429 past it); 0 turns the limit off.
-    request_rate_per_minute: int = Field(default=30, ge=0)
-    # Chat writes per user (429 past them; 0 turns a limit off). Conversation starts count the
-    # refused ones too, so that nobody can probe user ids quickly.
-    chat_send_rate_per_minute: int = Field(default=60, ge=0)
-    conversation_create_rate_per_hour: int = Field(default=60, ge=0)
-    block_rate_per_hour: int = Field(default=30, ge=0)
-    # Registrations per client address per hour. High enough for a school whose pupils share one
-    # address; it bounds scripted account creation. 0 turns the limit off.
-    register_rate_per_hour: int = Field(default=100, ge=0)
-    # Child accounts one parent may create per hour; 0 turns the limit off.
-    child_create_rate_per_hour: int = Field(default=20, ge=0)
+    # Session requests one user may create per minute.
+    request_rate_per_minute: Limit = 30
+    # Chat writes per user. Conversation starts count the refused ones too, so that nobody can
+    # probe user ids quickly; a refused send does not count (it writes nothing).
+    chat_send_rate_per_minute: Limit = 60
+    conversation_create_rate_per_hour: Limit = 60
+    block_rate_per_hour: Limit = 30
+    # Registrations per client address per hour: high enough for a school whose pupils share one
+    # address, it bounds scripted account creation.
+    register_rate_per_hour: Limit = 100
+    child_create_rate_per_hour: Limit = 20
+    # Open WebSockets per user in one server process; past it the oldest is closed.
+    ws_max_sockets_per_user: Limit = 20
     # Request headers above this many bytes in total are refused with 431 (WebSocket handshakes
     # too); the server itself takes headers of any size.
     max_request_header_bytes: int = Field(default=16 * 1024, ge=1024)
