@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg2.extras
 
-from astegni.accounts.principal import queries as account_queries
+from astegni.accounts.service import queries as account_queries
 from astegni.core.queries import Queries, execute, fetch_one
 from astegni.core.security import hash_password
 from astegni.core.settings import Settings
