@@ -270,7 +270,7 @@ def _describe_student(cur, row: dict, person: dict[str, Any]) -> None:
 
 
 def _insert_all(cur, settings: Settings) -> None:
-    from astegni.tutors.router import queries as profile_queries  # the package INSERT of the API
+    from astegni.tutors.service import queries as profile_queries  # the package INSERT of the API
 
     tutor_ids = []
     for tutor in TUTORS:
