@@ -32,18 +32,20 @@ from astegni.core.errors import Unprocessable
 
 router = APIRouter(prefix="/api")
 
+# Tags per route: a parent's children and the student profile have a section of their own in
+# the documentation.
 ACCOUNTS = ["accounts"]
 FAMILIES = ["families"]
 NOT_A_PARENT = {403: {"description": "The caller does not hold the parent role"}}
 
 
+# `async`: FastAPI runs a sync dependency on the threadpool.
 async def no_store(response: Response) -> None:
     """Responses carrying tokens are never kept by a browser or a proxy."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
 
 
-# `async`: FastAPI runs a sync dependency on the threadpool.
 NO_STORE = [Depends(no_store)]
 
 
