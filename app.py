@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 import session_request_endpoints
-from astegni.accounts import families, me
 from astegni.accounts import router as accounts
 from astegni.chat import router as chat
 from astegni.core import log_redaction
@@ -157,10 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready" if ready else "unavailable"}, status_code=status)
 
     app.include_router(accounts.router)
-    app.include_router(me.router)
     app.include_router(session_request_endpoints.router)
     app.include_router(tutors.router)
-    app.include_router(families.router)
     app.include_router(chat.router)
     app.include_router(realtime_endpoint.router)
     install_docs(app)

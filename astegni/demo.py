@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg2.extras
 
-from astegni.accounts.principal import queries as account_queries
+from astegni.accounts.service import queries as account_queries
 from astegni.core.queries import Queries, execute, fetch_one
 from astegni.core.security import hash_password
 from astegni.core.settings import Settings
@@ -270,7 +270,7 @@ def _describe_student(cur, row: dict, person: dict[str, Any]) -> None:
 
 
 def _insert_all(cur, settings: Settings) -> None:
-    from astegni.tutors.router import queries as profile_queries  # the package INSERT of the API
+    from astegni.tutors.service import queries as profile_queries  # the package INSERT of the API
 
     tutor_ids = []
     for tutor in TUTORS:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from astegni.accounts import router as accounts
+from astegni.accounts import service as accounts
 from astegni.core import housekeeping as expiry
 from tests.support.live import make_settings, wait_ready
 

@@ -1,8 +1,8 @@
 """Login throttling: every attempt is counted before its password is checked, so guesses sent at
 once cannot all reach the hash.
 
-Two counters per attempt (login_attempt, astegni/accounts/functions.sql, one statement each): the email with the
-client address (LOGIN_MAX_FAILURES per LOGIN_WINDOW_SECONDS), and the email alone
+Two counters per attempt (login_attempt, astegni/accounts/functions.sql, one statement each): the
+email with the client address (LOGIN_MAX_FAILURES per LOGIN_WINDOW_SECONDS), and the email alone
 (LOGIN_ACCOUNT_MAX_FAILURES, higher), so that a stranger guessing from a few addresses locks out
 only those addresses, not the account's owner. The account-wide count is asked only for attempts
 the address count let through: guesses refused at their address do not add up against the
@@ -19,7 +19,7 @@ from astegni.core.errors import TooManyRequests
 from astegni.core.queries import Queries, execute, fetch_one
 from astegni.core.settings import Settings
 
-queries = Queries("accounts/login.sql")
+queries = Queries("accounts/login_throttle.sql")
 
 
 def attempt(cur: Any, settings: Settings, email: str, client: str) -> None:

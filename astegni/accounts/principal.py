@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from astegni.core.errors import Unauthorized
+from astegni.core.errors import Forbidden, Unauthorized
 from astegni.core.queries import Queries, fetch_one
 from astegni.core.security import Claims
 
@@ -60,11 +60,20 @@ def principal_from_row(row: dict[str, Any], active_role: str | None = None) -> P
 
 def load_principal(cur: Any, claims: Claims) -> Principal:
     """The token's user, if active; the token's role counts only while the user holds it, and
-    role_ids name only the roles users.roles holds (user_principal in astegni/accounts/functions.sql, which the
-    session-request create reads too)."""
+    role_ids name only the roles users.roles holds (user_principal in astegni/accounts/functions.sql,
+    which the session-request create reads too)."""
     row = fetch_one(cur, queries.principal, {"user_id": claims.user_id, "role": claims.role})
     if row is None:
         raise Unauthorized("User not found or deactivated")
     if row["role"] is None:
         raise Unauthorized("Token role is not held by this user")
     return principal_from_row(row, row["role"])
+
+
+def caller_profile_id(cur: Any, claims: Claims, role: str, refusal: str, code: str) -> int:
+    """The id of the caller's `role` profile; 403 (`refusal`, `code`) when the caller does not
+    hold that role."""
+    profile_id = load_principal(cur, claims).profile_id(role)
+    if profile_id is None:
+        raise Forbidden(refusal, code=code)
+    return profile_id
