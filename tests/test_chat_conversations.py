@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-import astegni.chat.router
+import astegni.chat.service
 from tests.support.chat import open_conversation, send, snapshot
 
 
@@ -135,9 +135,9 @@ def test_list_is_one_query_whatever_the_page_size(client, factory, monkeypatch):
         cid = open_conversation(client, me, factory.tutor(packages=0))
         send(client, me, cid, "hi")
     calls = []
-    real = astegni.chat.router.fetch_all
+    real = astegni.chat.service.fetch_all
     monkeypatch.setattr(
-        astegni.chat.router,
+        astegni.chat.service,
         "fetch_all",
         lambda cur, query, params: calls.append(query.name) or real(cur, query, params),
     )

@@ -7,12 +7,6 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-# The columns every message projection selects, so message_json() can read them.
-MESSAGE_COLUMNS = """
-    m.id, m.conversation_id, m.sender_user_id, m.message_type, m.content, m.media_metadata,
-    m.reply_to_id, m.client_message_id, m.is_deleted, m.edited_at, m.created_at
-"""
-
 
 def message_json(row: dict[str, Any]) -> dict[str, Any]:
     deleted = row["is_deleted"]

@@ -31,6 +31,10 @@ BEGIN
                     WHERE r.requester_id IN (p_user, p_other)
                       AND p_user IN (r.requester_id, s.user_id, t.user_id)
                       AND p_other IN (r.requester_id, s.user_id, t.user_id))
+        -- The same request test again, entered by the tutor's index: folded into the branch above
+        -- (requester OR tutor), PostgreSQL still reads both indexes (a BitmapOr) but misjudges
+        -- the rows and joins the profiles by sequential scans, 8 to 20 times slower with 150,000
+        -- requests.
         OR EXISTS (SELECT 1
                      FROM tutor_profiles t
                      JOIN requested_sessions r ON r.tutor_id = t.id
@@ -43,11 +47,12 @@ BEGIN
                       AND c.direct_user_high = greatest(p_user, p_other));
 END $$;
 
--- (astegni/chat/conversations.py and session_request_create both call this: one source). Looked up
--- first: most calls find it, and a lookup writes nothing, where the upsert this used to be
--- (ON CONFLICT DO UPDATE, to get RETURNING) wrote a new version of the row every time. The
--- UNIQUE pair key still decides a race: an INSERT that meets a row committed after this
--- statement's snapshot does nothing, and the next lookup (a new snapshot) finds that row.
+-- The pair's direct conversation, created if there is none: the one source for
+-- conversation_get_or_create_direct (astegni/chat/queries.sql) and session_request_create. Looked
+-- up first: most calls find it, and a lookup writes nothing, where an upsert (ON CONFLICT DO
+-- UPDATE, to get RETURNING) would write a new version of the row every time. The UNIQUE pair key
+-- still decides a race: an INSERT that meets a row committed after this statement's snapshot
+-- does nothing, and the next lookup (a new snapshot) finds that row.
 CREATE OR REPLACE FUNCTION direct_conversation_get_or_create(
     p_creator_id integer, p_user_a integer, p_user_b integer)
 RETURNS TABLE (conversation_id integer, created boolean)
@@ -80,8 +85,8 @@ BEGIN
     RETURN NEXT;
 END $$;
 
--- A chat message as the API shows it: the SQL twin of astegni.chat_format.message_json (a test
--- keeps the two equal).
+-- A chat message as the API shows it: the SQL twin of message_json in astegni/chat/format.py (a
+-- test keeps the two equal).
 CREATE OR REPLACE FUNCTION chat_message_json(m chat_messages, p_sender_name text)
 RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(

@@ -1,6 +1,9 @@
--- The user-based chat: conversation lists, message pages, sends, edits, deletes, read markers.
+-- The user-based chat: conversation lists, message pages, sends, edits, deletes, read markers,
+-- blocks.
 -- Membership is always a row of conversation_participants with user_id = the caller and
 -- duplicate_of_id IS NULL (conversation_participants_user_key / _user_idx serve every check).
+
+-- ---------------------------------------------------------------- conversations
 
 -- name: conversation_page
 -- One page of the caller's conversations, newest activity first, in one statement.
@@ -50,6 +53,78 @@ SELECT page.*,
           JOIN users u ON u.id = p.user_id
          WHERE p.conversation_id = page.id AND p.duplicate_of_id IS NULL) ppl
  ORDER BY page.activity_at DESC, page.id DESC;
+
+-- name: conversation_get_or_create_direct
+-- Finds or creates the pair's direct conversation, both users participants, when the caller may
+-- start one with the other user: an active user who does not block the caller and whom the
+-- caller may reach (chat_reachable in functions.sql). No row otherwise, and nothing written.
+-- The check and the write are one statement: no contact is judged on one state and written on
+-- another. The creation is direct_conversation_get_or_create, which the session request create
+-- calls too: one source for "one direct conversation per pair".
+WITH other AS MATERIALIZED (  -- judged first: the function below runs for a reachable user only
+    SELECT u.id
+      FROM users u
+     WHERE u.id = %(other_id)s
+       AND u.id <> %(caller_id)s
+       AND u.is_active
+       AND NOT EXISTS (SELECT 1 FROM user_blocks b
+                        WHERE b.blocker_user_id = u.id AND b.blocked_user_id = %(caller_id)s)
+       AND chat_reachable(%(caller_id)s, u.id)
+)
+SELECT g.conversation_id AS id, g.created
+  FROM other
+ CROSS JOIN LATERAL direct_conversation_get_or_create(%(caller_id)s, %(caller_id)s, other.id) g;
+
+-- ---------------------------------------------------------------- blocks (the user_blocks table)
+
+-- name: block_add
+-- Blocks a user in one statement: an active user in contact with the caller (either may reach
+-- the other: chat_reachable), or one the caller blocks already. Anyone else is not found, as a
+-- missing user is, so that blocking tells a stranger nothing about a user (a child's name above
+-- all). A row: the user may be blocked; created: this call blocked them (a repeat inserts
+-- nothing, user_blocks_pkey decides, also between concurrent calls).
+WITH target AS (
+    SELECT u.id, u.first_name || ' ' || u.father_name AS name
+      FROM users u
+     WHERE u.id = %(user_id)s
+       AND u.id <> %(blocker_id)s
+       AND u.is_active
+       AND (EXISTS (SELECT 1 FROM user_blocks b
+                     WHERE b.blocker_user_id = %(blocker_id)s AND b.blocked_user_id = u.id)
+            OR chat_reachable(%(blocker_id)s, u.id)
+            OR chat_reachable(u.id, %(blocker_id)s))
+), ins AS (
+    INSERT INTO user_blocks (blocker_user_id, blocked_user_id)
+    SELECT %(blocker_id)s, target.id FROM target
+    ON CONFLICT (blocker_user_id, blocked_user_id) DO NOTHING
+    RETURNING created_at
+)
+SELECT target.id AS user_id, target.name,
+       (SELECT created_at FROM ins) AS created_at,
+       EXISTS (SELECT 1 FROM ins) AS created
+  FROM target;
+
+-- name: block_get
+-- One block of the caller's (user_blocks_pkey), with the blocked user's name.
+SELECT b.blocked_user_id AS user_id, u.first_name || ' ' || u.father_name AS name, b.created_at
+  FROM user_blocks b
+  JOIN users u ON u.id = b.blocked_user_id
+ WHERE b.blocker_user_id = %(blocker_id)s AND b.blocked_user_id = %(user_id)s;
+
+-- name: block_list
+-- The caller's blocks, newest first (user_blocks_pkey: the caller's range).
+SELECT b.blocked_user_id AS user_id, u.first_name || ' ' || u.father_name AS name, b.created_at
+  FROM user_blocks b
+  JOIN users u ON u.id = b.blocked_user_id
+ WHERE b.blocker_user_id = %(blocker_id)s
+ ORDER BY b.created_at DESC, b.blocked_user_id;
+
+-- name: block_remove
+-- Unblocks; no row to delete is no error (user_blocks_pkey).
+DELETE FROM user_blocks
+ WHERE blocker_user_id = %(blocker_id)s AND blocked_user_id = %(user_id)s;
+
+-- ---------------------------------------------------------------- messages
 
 -- name: messages_before
 -- The newest page of a conversation below before_id (the latest page without it), for a
@@ -206,6 +281,8 @@ RETURNING m.id, m.conversation_id, m.sender_user_id, m.message_type, m.content, 
           (SELECT array_agg(p.user_id) FROM conversation_participants p
             WHERE p.conversation_id = m.conversation_id
               AND p.duplicate_of_id IS NULL AND p.user_id IS NOT NULL) AS recipients;
+
+-- ---------------------------------------------------------------- read markers
 
 -- name: mark_read
 -- Moves the caller's read marker forward to a message of the conversation, never back

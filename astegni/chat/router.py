@@ -1,115 +1,172 @@
-"""The user-based chat API: conversations and read markers here, messages in
-chat_messages.py, the WebSocket in realtime.py. The caller is always the token's user."""
+"""The chat API (/api/chat): messages, blocks, conversations and read markers. The caller is
+always the token's user; the work is astegni/chat/service.py's. The WebSocket is
+astegni/realtime/'s."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
-from pydantic import Field
+from fastapi import APIRouter, Path, Query, Response
 
-from astegni.accounts.principal import load_principal
-from astegni.chat import blocks as chat_blocks
-from astegni.chat import messages as chat_messages
-from astegni.chat.conversations import get_or_create_direct
-from astegni.chat.format import conversation_json
-from astegni.chat.messages import AUTH_ERRORS, NOT_FOUND, ConversationIdPath, queries
-from astegni.core import rate_limits
-from astegni.core.deps import AppSettings, Db, TokenClaims
-from astegni.core.errors import BadRequest, NotFound, Unprocessable
-from astegni.core.events import publish
-from astegni.core.models import BIGINT_MAX, INT_MAX, ApiModel
-from astegni.core.queries import fetch_all, fetch_one
-from astegni.core.security import Claims
+from astegni.chat import service
+from astegni.chat.models import (
+    BlockIn,
+    BlockListOut,
+    BlockOut,
+    ConversationIn,
+    ConversationOut,
+    ConversationPageOut,
+    MessageEditIn,
+    MessageIn,
+    MessagePageOut,
+    MessageResultOut,
+    ReadIn,
+    ReadMarkerOut,
+    ReadStatusOut,
+)
+from astegni.core.deps import UNAUTHORIZED, AppSettings, Db, PathId, TokenClaims
+from astegni.core.models import BIGINT_MAX, INT_MAX
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
-router.include_router(chat_messages.router)
-router.include_router(chat_blocks.router)
+
+ConversationIdPath = Annotated[int, Path(gt=0, le=INT_MAX)]
+MessageIdPath = Annotated[int, Path(gt=0, le=BIGINT_MAX)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+# The error responses shared by the chat routes (all render as {"detail": ...}).
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = UNAUTHORIZED | {
+    403: {"description": "A user_id query parameter that is not the caller's"},
+}
+NOT_FOUND = {404: {"description": "No such conversation or message, or the caller is not a participant"}}
+SENDER_ERRORS = AUTH_ERRORS | {
+    403: {
+        "description": "Not the sender, an edit while another participant blocks the sender, "
+        "or a user_id query parameter that is not the caller's"
+    },
+    404: NOT_FOUND[404],
+    409: {"description": "The message is deleted, or is not a text message"},
+}
+TOO_MANY_BLOCKS = {429: {"description": "Too many blocks or unblocks; see Retry-After"}}
 
 
-class ConversationIn(ApiModel):
-    type: Literal["direct"] = "direct"
-    # The other user; older clients also list the caller, who is ignored.
-    participant_user_ids: Annotated[
-        list[Annotated[int, Field(gt=0, le=INT_MAX)]], Field(min_length=1, max_length=2)
-    ]
+# ---------------------------------------------------------------------------- messages
 
 
-class ReadIn(ApiModel):
-    last_read_message_id: Annotated[int, Field(gt=0, le=BIGINT_MAX)]
+@router.get("/messages/{conversation_id}", response_model=MessagePageOut, responses=AUTH_ERRORS | NOT_FOUND)
+async def list_messages(
+    conversation_id: ConversationIdPath,
+    claims: TokenClaims,
+    db: Db,
+    limit: Limit = 50,
+    before_id: Annotated[int | None, Query(gt=0, le=BIGINT_MAX)] = None,
+    after_id: Annotated[int | None, Query(ge=0, le=BIGINT_MAX)] = None,
+) -> dict[str, Any]:
+    """Oldest first. Without after_id: the newest `limit` messages below before_id (or the
+    latest), has_more = older ones exist. With after_id: the first `limit` messages after it (a
+    reconnecting client's catch-up), has_more = newer ones exist."""
+    return await db.run(service.list_messages, claims, conversation_id, limit, before_id, after_id)
 
 
-# ---------------------------------------------------------------------------- cursor
+@router.post(
+    "/messages",
+    status_code=201,
+    response_model=MessageResultOut,
+    responses=AUTH_ERRORS
+    | NOT_FOUND
+    | {
+        403: {"description": "Another participant blocks the caller"},
+        409: {"description": "client_message_id already used for a message of another conversation"},
+        422: {"description": "Invalid body, or reply_to_id is not a message of this conversation"},
+        429: {"description": "Too many messages; see Retry-After"},
+    },
+)
+async def send_message(body: MessageIn, claims: TokenClaims, db: Db, settings: AppSettings) -> dict[str, Any]:
+    """A text message; refused while another participant blocks the sender (history stays)."""
+    message = await db.run(service.send_message, claims, body, settings.chat_send_rate_per_minute)
+    return {"message": message, "status": "sent"}
 
 
-def encode_cursor(activity_at: datetime, conversation_id: int) -> str:
-    raw = f"{activity_at.isoformat()}|{conversation_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+@router.put("/messages/{message_id}", response_model=MessageResultOut, responses=SENDER_ERRORS)
+async def edit_message(
+    message_id: MessageIdPath, body: MessageEditIn, claims: TokenClaims, db: Db
+) -> dict[str, Any]:
+    """Sender only; the previous content is kept in chat_message_edits."""
+    return {
+        "message": await db.run(service.edit_message, claims, message_id, body.content),
+        "status": "edited",
+    }
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, conversation_id = raw.split("|")
-        parsed = datetime.fromisoformat(at), int(conversation_id)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise Unprocessable("Invalid cursor") from None
-    # The server writes UTC times only; any other offset is forged (and one past +-16:00 is
-    # out of PostgreSQL's range).
-    if parsed[0].utcoffset() != timedelta(0) or not 0 < parsed[1] <= INT_MAX:
-        raise Unprocessable("Invalid cursor")
-    return parsed
+@router.delete("/messages/{message_id}", response_model=MessageResultOut, responses=SENDER_ERRORS)
+async def delete_message(message_id: MessageIdPath, claims: TokenClaims, db: Db) -> dict[str, Any]:
+    """Sender only; soft: the row stays and its content is hidden. Deleting twice is a no-op."""
+    return {"message": await db.run(service.delete_message, claims, message_id), "status": "deleted"}
+
+
+# ---------------------------------------------------------------------------- blocks
+
+
+@router.post(
+    "/blocks",
+    status_code=201,
+    response_model=BlockOut,
+    responses=AUTH_ERRORS
+    | TOO_MANY_BLOCKS
+    | {
+        200: {"description": "Already blocked"},
+        400: {"description": "Blocking yourself"},
+        404: {"description": "No such user, or none the caller is in contact with"},
+    },
+)
+async def block_user(
+    body: BlockIn, claims: TokenClaims, db: Db, settings: AppSettings, response: Response
+) -> dict[str, Any]:
+    """Blocks a user the caller is in contact with → {user_id, name, created_at}."""
+    user_id = body.blocked_user_id(claims.user_id)
+    # Counted in a transaction of its own: a refused block (404) counts too, so that nobody can
+    # probe user ids through it quickly.
+    await db.run(service.count_block, claims, settings.block_rate_per_hour)
+    block, created = await db.run(service.block_user, claims, user_id)
+    response.status_code = 201 if created else 200
+    return block
+
+
+@router.get("/blocks", response_model=BlockListOut, responses=AUTH_ERRORS)
+async def list_blocks(claims: TokenClaims, db: Db) -> dict[str, Any]:
+    """The users the caller blocks, newest first."""
+    return {"blocks": await db.run(service.list_blocks, claims)}
+
+
+@router.delete("/blocks/{user_id}", status_code=204, responses=AUTH_ERRORS | TOO_MANY_BLOCKS)
+async def unblock_user(user_id: PathId, claims: TokenClaims, db: Db, settings: AppSettings) -> Response:
+    """Unblocks; unblocking a user who is not blocked is no error."""
+    await db.run(service.unblock_user, claims, user_id, settings.block_rate_per_hour)
+    return Response(status_code=204)
 
 
 # ---------------------------------------------------------------------------- conversations
 
 
-@router.get("/conversations", responses=AUTH_ERRORS | {422: {"description": "Invalid limit or cursor"}})
+@router.get(
+    "/conversations",
+    response_model=ConversationPageOut,
+    responses=AUTH_ERRORS | {422: {"description": "Invalid limit or cursor"}},
+)
 async def list_conversations(
     claims: TokenClaims,
     db: Db,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Limit = 20,
     before: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
     ] = None,
 ) -> dict[str, Any]:
     """The caller's conversations, latest activity first (last message, else creation)."""
-    before_at, before_id = decode_cursor(before) if before else (None, None)
-    return await db.run(_list_conversations, claims, limit, before_at, before_id)
-
-
-def _page(cur, user_id: int, **params: Any) -> list[dict[str, Any]]:
-    values = {"user_id": user_id, "only_id": None, "before_at": None, "before_id": None, "limit": 1}
-    return fetch_all(cur, queries.conversation_page, values | params)
-
-
-def _list_conversations(
-    cur, claims: Claims, limit: int, before_at: datetime | None, before_id: int | None
-) -> dict[str, Any]:
-    load_principal(cur, claims)
-    rows = _page(cur, claims.user_id, before_at=before_at, before_id=before_id, limit=limit + 1)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1]["activity_at"], rows[-1]["id"])
-    return {
-        "conversations": [conversation_json(row, claims.user_id) for row in rows],
-        "next_cursor": next_cursor,
-    }
-
-
-def _conversation(cur, user_id: int, conversation_id: int) -> dict[str, Any]:
-    rows = _page(cur, user_id, only_id=conversation_id)
-    if not rows:
-        raise NotFound("Conversation not found", code="conversation_not_found")
-    return conversation_json(rows[0], user_id)
+    return await db.run(service.list_conversations, claims, limit, before)
 
 
 @router.post(
     "/conversations",
+    response_model=ConversationOut,
     responses=AUTH_ERRORS
     | {
         200: {"description": "The pair's existing direct conversation"},
@@ -125,39 +182,22 @@ async def create_conversation(
 ) -> dict[str, Any]:
     """Get-or-create the one direct conversation between the caller and the other user: a
     tutor, the caller's child or parent, or someone on a session request with the caller."""
-    others = set(body.participant_user_ids) - {claims.user_id}
-    if not others:
-        raise BadRequest("You cannot start a conversation with yourself", code="conversation_with_self")
-    if len(others) > 1:
-        raise Unprocessable("A direct conversation has exactly one other participant")
+    other_user_id = body.other_user_id(claims.user_id)
     # Counted in a transaction of its own, so that refused attempts count too: ids cannot be
     # probed quickly.
-    await db.run(_count_start, claims, settings.conversation_create_rate_per_hour)
-    conversation, created = await db.run(_get_or_create, claims, others.pop())
+    await db.run(service.count_conversation_start, claims, settings.conversation_create_rate_per_hour)
+    conversation, created = await db.run(service.start_conversation, claims, other_user_id)
     response.status_code = 201 if created else 200
     return conversation
 
 
-def _count_start(cur, claims: Claims, limit: int) -> None:
-    load_principal(cur, claims)
-    rate_limits.hit(cur, "conversation_create", claims.user_id, limit, window_seconds=3600)
-
-
-def _get_or_create(cur, claims: Claims, other_user_id: int) -> tuple[dict[str, Any], bool]:
-    conversation_id, created = get_or_create_direct(cur, claims.user_id, other_user_id)
-    return _conversation(cur, claims.user_id, conversation_id), created
-
-
-@router.get("/conversations/{conversation_id}", responses=AUTH_ERRORS | NOT_FOUND)
+@router.get(
+    "/conversations/{conversation_id}", response_model=ConversationOut, responses=AUTH_ERRORS | NOT_FOUND
+)
 async def get_conversation(
     conversation_id: ConversationIdPath, claims: TokenClaims, db: Db
 ) -> dict[str, Any]:
-    return await db.run(_get_conversation, claims, conversation_id)
-
-
-def _get_conversation(cur, claims: Claims, conversation_id: int) -> dict[str, Any]:
-    load_principal(cur, claims)
-    return _conversation(cur, claims.user_id, conversation_id)
+    return await db.run(service.get_conversation, claims, conversation_id)
 
 
 # ---------------------------------------------------------------------------- read markers
@@ -165,6 +205,7 @@ def _get_conversation(cur, claims: Claims, conversation_id: int) -> dict[str, An
 
 @router.post(
     "/conversations/{conversation_id}/read",
+    response_model=ReadMarkerOut,
     responses=AUTH_ERRORS
     | NOT_FOUND
     | {422: {"description": "Invalid body, or the message is not one of this conversation"}},
@@ -173,41 +214,14 @@ async def mark_read(
     conversation_id: ConversationIdPath, body: ReadIn, claims: TokenClaims, db: Db
 ) -> dict[str, Any]:
     """Moves the caller's read marker forward to the message; an older message leaves it as is."""
-    return await db.run(_mark_read, claims, conversation_id, body.last_read_message_id)
+    return await db.run(service.mark_read, claims, conversation_id, body.last_read_message_id)
 
 
-def _mark_read(cur, claims: Claims, conversation_id: int, message_id: int) -> dict[str, Any]:
-    load_principal(cur, claims)
-    row = fetch_one(
-        cur,
-        queries.mark_read,
-        {"conversation_id": conversation_id, "user_id": claims.user_id, "message_id": message_id},
-    )
-    if not row["is_member"]:
-        raise NotFound("Conversation not found", code="conversation_not_found")
-    if not row["message_found"]:
-        raise Unprocessable("last_read_message_id must be a message of this conversation")
-    result = {
-        "conversation_id": conversation_id,
-        "user_id": claims.user_id,
-        "last_read_message_id": row["last_read_message_id"],
-    }
-    if row["moved"]:
-        publish(cur, "read.updated", row["recipients"], result, actor=claims.user_id)
-    return result | {"unread_count": row["unread_count"]}
-
-
-@router.get("/conversations/{conversation_id}/read-status", responses=AUTH_ERRORS | NOT_FOUND)
+@router.get(
+    "/conversations/{conversation_id}/read-status",
+    response_model=ReadStatusOut,
+    responses=AUTH_ERRORS | NOT_FOUND,
+)
 async def read_status(conversation_id: ConversationIdPath, claims: TokenClaims, db: Db) -> dict[str, Any]:
     """Each participant's read marker."""
-    return await db.run(_read_status, claims, conversation_id)
-
-
-def _read_status(cur, claims: Claims, conversation_id: int) -> dict[str, Any]:
-    load_principal(cur, claims)
-    rows = fetch_all(
-        cur, queries.read_status, {"conversation_id": conversation_id, "user_id": claims.user_id}
-    )
-    if not rows:
-        raise NotFound("Conversation not found", code="conversation_not_found")
-    return {"conversation_id": conversation_id, "participants": rows}
+    return await db.run(service.read_status, claims, conversation_id)
