@@ -157,7 +157,7 @@ def test_changed_functions_are_recreated_and_old_signatures_dropped(empty_db):
            CREATE FUNCTION user_principal(p_user_id integer) RETURNS integer
                LANGUAGE sql AS $$ SELECT 1 $$;
            UPDATE schema_repeatables SET checksum = 'an earlier file'
-            WHERE name = 'session_requests.sql'""",
+            WHERE name = 'session_requests/functions.sql'""",
     )
     assert apply(empty_db) is True
     assert catalog(empty_db) == before
