@@ -94,6 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(_prepare_database(app))]
     tasks.append(asyncio.create_task(sweep_forever(app)))
     tasks.append(asyncio.create_task(send_forever(app)))  # the email outbox
+    tasks.append(asyncio.create_task(db.sender.run()))  # real-time events, after their commits
     app.state.realtime = realtime.Realtime(db, max_sockets_per_user=settings.ws_max_sockets_per_user)
     tasks.append(asyncio.create_task(app.state.realtime.run()))
     # What is alive now (modules, the app, pydantic's validators) lives as long as the process.

@@ -13,10 +13,11 @@ import psycopg2
 import pytest
 import uvloop
 
-from astegni.core.async_pg import StatementPool, Watched
+from astegni.core.async_pg import Watched
 from astegni.core.database import Admission
 from astegni.core.errors import ServiceUnavailable
 from astegni.core.queries import Query
+from astegni.core.statements import StatementPool
 from tests.frozen_proxy import frozen_proxy
 from tests.pg import end_sessions
 from tests.support.live import free_port

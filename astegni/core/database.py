@@ -11,8 +11,8 @@ Admission: at most `pool_size` of the process's requests are at the database at 
 way they go; a request waits at most `wait_seconds` for its turn, then gets 503 + Retry-After.
 Losing the database, or a statement timeout, is a 503 and never a raw driver error.
 
-Events a transaction queued (astegni.core.events) leave after its commit, on the connection that
-committed, and never after a rollback.
+Events a transaction or a statement queued (astegni/core/events.py) leave after its commit, through
+the process's Sender, and never after a rollback.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class Database:
         statement_timeout_ms: int = 5000,
         application_name: str = "astegni",
     ) -> None:
-        from astegni.core.async_pg import StatementPool  # it builds on this module's helpers
+        from astegni.core.statements import StatementPool  # it builds on this module's helpers
 
         self.dsn = dsn
         self.pool_size = pool_size
@@ -152,6 +152,9 @@ class Database:
         self._lock = threading.Lock()
         self._threads = anyio.CapacityLimiter(pool_size)
         self._closed = False
+        # Its run() is a lifespan task of the app; without it (scripts, tests) a transaction sends
+        # its events itself.
+        self.sender = events.Sender(dsn)
         self.statements = StatementPool(
             dsn,
             self.admission,
@@ -229,9 +232,20 @@ class Database:
                 exc.add_note(_AT_COMMIT)
             raise
         else:
-            broken = not events.send_after_commit(conn)
+            broken = not self._after_commit(conn)
         finally:
             self._give_back(conn, broken)
+
+    def _after_commit(self, conn: Connection) -> bool:
+        """Hand what conn's committed transaction queued to the Sender; False when conn failed
+        sending them itself."""
+        payloads, conn.events = conn.events, []
+        if not payloads:
+            return True
+        if not self.sender.running:
+            return events.send_on(conn, payloads)
+        self.sender.send_from_thread(payloads)
+        return True
 
     @staticmethod
     def _abort(conn: Connection, exc: BaseException) -> bool:
@@ -276,7 +290,10 @@ class Database:
     async def statement(self, query: Query, params: dict[str, Any]) -> dict[str, Any] | None:
         """One named statement, its own transaction, on the event loop, once admitted; its first
         row. An `events` column of that row leaves after the commit like a transaction's events."""
-        return await self.statements.fetch_one(query, params)
+        row = await self.statements.fetch_one(query, params)
+        if row is not None and row.get("events"):
+            await self.sender.send(row["events"])
+        return row
 
     async def ping(self) -> bool:
         try:

@@ -1,33 +1,41 @@
 """Real-time events: queued during the writing transaction, sent after its commit.
 
 A write queues its events on its connection (`publish`, or `queue` for events a SQL function
-built); the transaction helper (astegni/core/database.py) sends them once the transaction has
-committed, as one NOTIFY on CHANNEL from the connection that committed, and drops them on a
-rollback. Every server process LISTENs on CHANNEL and pushes each event to its own WebSockets
-(astegni/realtime/). The envelope is built by realtime_event() (astegni/chat/functions.sql): one
-shape, one recipient rule (a user who blocks the actor gets nothing the actor caused), and events
-over NOTIFY's size limit stored by reference.
+built, such as the session-request functions' `events` column); the database boundary
+(astegni/core/database.py) hands them to the process's Sender once the transaction has
+committed, and drops them on a rollback. The Sender NOTIFYs them on CHANNEL; every server
+process LISTENs there and pushes each event to its own WebSockets (astegni/realtime/). The
+envelope is built by realtime_event() (astegni/chat/functions.sql): one shape, one recipient rule
+(a user who blocks the actor gets nothing the actor caused), and events over NOTIFY's size limit
+stored by reference.
 
 Why after the commit rather than a NOTIFY inside the transaction: PostgreSQL holds one lock per
 database from a notifying commit's start to its end, WAL flush included, so notifying commits
-queue behind each other; make bench measured the create at half its rate that way. The NOTIFY
-sent after the commit is its own transaction with synchronous_commit off (the notification queue
-is not crash-safe anyway), which holds that lock for microseconds.
+queue behind each other (make bench: the create a quarter slower that way). Why one Sender per
+process rather than a NOTIFY from each committing connection: each NOTIFY is a transaction of
+its own, and batching the events that arrive while one is in flight made the create ~10 % faster
+in make bench (docs/benchmarks.md, 2026-11-30). The Sender's connection commits with
+synchronous_commit off: the notification queue is not crash-safe anyway.
 
-The price: a process that dies between a commit and its NOTIFY (microseconds) loses those
+The price: a process that dies between a commit and its NOTIFY (a millisecond) loses those
 events. The write itself is committed, and clients catch up through
 GET /api/chat/messages/{id}?after_id= whenever their socket reconnects.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import threading
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 import psycopg2
+
+from astegni.core.async_pg import Watched
 
 log = logging.getLogger("astegni.core.events")
 
@@ -38,6 +46,7 @@ SEND = (
     "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, payload)"
     " FROM unnest(%s::text[]) WITH ORDINALITY AS e(payload, n) ORDER BY n"
 )
+TIMEOUT_SECONDS = 5.0
 
 
 def _json_default(value: Any) -> Any:
@@ -70,12 +79,9 @@ def queue(cur: Any, payloads: Iterable[str] | None) -> None:
         cur.connection.events.extend(payloads)
 
 
-def send_after_commit(conn: Any) -> bool:
-    """Send what conn's committed transaction queued; False when conn failed doing so (the
-    events are lost, logged; the caller discards conn)."""
-    if not conn.events:
-        return True
-    payloads, conn.events = conn.events, []
+def send_on(conn: Any, payloads: list[str]) -> bool:
+    """NOTIFY payloads on a committed connection of a process with no Sender running (a script, a
+    test); False when conn failed doing so (logged; the caller discards conn)."""
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -87,3 +93,87 @@ def send_after_commit(conn: Any) -> bool:
     finally:
         if not conn.closed:
             conn.autocommit = False
+
+
+class Sender:
+    """The server process's NOTIFYs: the events of committed transactions, in batches, on one
+    async-mode connection of its own. `run()` is its lifespan task."""
+
+    def __init__(self, dsn: str, *, timeout: float = TIMEOUT_SECONDS) -> None:
+        self.dsn = dsn
+        self.timeout = timeout
+        self._pending: list[tuple[list[str], asyncio.Future[None]]] = []
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self._conn: Watched | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
+    async def send(self, payloads: list[str]) -> None:
+        """Returns once they are out, or their batch failed (logged, never raised: the write they
+        announce is committed either way)."""
+        future = self._enqueue(payloads)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(future), self.timeout * 2)
+
+    def send_from_thread(self, payloads: list[str]) -> None:
+        """`send` for code off the Sender's loop (a worker thread), waiting as `send` waits."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the Sender is not running")
+        if threading.get_ident() == self._thread:  # blocking code on the loop itself: no wait
+            self._enqueue(payloads)
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.send(payloads), loop).result(self.timeout * 2)
+
+    def _enqueue(self, payloads: list[str]) -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((payloads, future))
+        if self._wake is not None:
+            self._wake.set()
+        return future
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._wake = asyncio.Event()
+        try:
+            while True:
+                if not self._pending:
+                    await self._wake.wait()
+                self._wake.clear()
+                batch, self._pending = self._pending, []
+                await self._send_batch(batch)
+        finally:
+            self._loop = None
+            self._close()
+            for _, future in self._pending:
+                future.cancel()
+
+    async def _send_batch(self, batch: list[tuple[list[str], asyncio.Future[None]]]) -> None:
+        payloads = [payload for part, _ in batch for payload in part]
+        try:
+            async with asyncio.timeout(self.timeout):
+                if self._conn is None or self._conn.closed:
+                    self._conn = await Watched.connect(
+                        self.dsn, Watched.close_if_ended, application_name="astegni-events"
+                    )
+                await self._conn.run(SEND, (CHANNEL, payloads))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%d event(s) not sent: %s", len(payloads), str(exc).strip()[:200])
+            self._close()
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
