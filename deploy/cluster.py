@@ -115,7 +115,7 @@ class Cluster:
         env = {
             "SECRET_KEY": SECRET_KEY,
             "WORKERS": "1",
-            "DB_POOL_SIZE": "6",
+            "DB_POOL_SIZE": "5",
             "ARGON2_TIME_COST": "1",
             "ARGON2_MEMORY_KIB": "64",
             "REQUEST_RATE_PER_MINUTE": "0",

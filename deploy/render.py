@@ -98,9 +98,10 @@ def pgbouncer_ini(
 
 def connections_per_process(pool_size: int) -> int:
     """What one uvicorn worker may hold at once: pool_size connections for transactions and as
-    many for single statements (astegni/core/database.py), the real-time listener, and the one
-    that applies the schema at start-up."""
-    return 2 * pool_size + 2
+    many for single statements (astegni/core/database.py), the real-time listener, the event
+    Sender, the expiry sweep's (outside the admission: it runs on a thread of its own), and the
+    one that applies the schema at start-up."""
+    return 2 * pool_size + 4
 
 
 def main() -> None:
@@ -117,7 +118,7 @@ def main() -> None:
     parser.add_argument("--pg-host", default=None, help="default: 127.0.0.1 (host), postgres (compose)")
     parser.add_argument("--pg-port", type=int, default=5432)
     parser.add_argument("--workers", type=int, default=2, help="WORKERS per instance")
-    parser.add_argument("--db-pool-size", type=int, default=6)
+    parser.add_argument("--db-pool-size", type=int, default=5)
     args = parser.parse_args()
 
     if args.target == "host":
