@@ -6,7 +6,7 @@ rows and mails them (docs/notifications.md).
 - sender.py: the lifespan task;
 - transport.py: SMTP (SMTP_URL) or .eml files;
 - render.py and templates/: each email in the recipient's language;
-- router.py: GET/PUT /api/me/notifications.
+- router.py, models.py, service.py: GET/PUT /api/me/notifications (the preferences).
 """
 
 # Every kind of email, as email_outbox.kind and the keys of /api/me/notifications.
