@@ -1,5 +1,5 @@
 """The expiry sweep: pending requests past expires_at become 'expired', with their history row,
-card update, system message and events (session_request_expire_due in sql/repeatable); then the
+card update, system message and events (session_request_expire_due in astegni/session_requests/functions.sql); then the
 rows that have served their time go (idempotency keys, rate-limit windows, refresh families,
 login counters, sent e-mails, stored real-time events).
 
