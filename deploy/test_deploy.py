@@ -241,7 +241,7 @@ def main() -> int:
     parser.add_argument(
         "--strict-events",
         action="store_true",
-        help="fail also on events lost with the killed process (sent after their commit, which the app allows)",
+        help="fail also on events lost with the killed process (sent after their commit: allowed)",
     )
     args = parser.parse_args()
     started = time.monotonic()
