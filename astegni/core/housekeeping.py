@@ -1,7 +1,8 @@
 """The expiry sweep: pending requests past expires_at become 'expired', with their history row,
 card update, system message and events (session_request_expire_due in
-astegni/session_requests/functions.sql); then the rows that have served their time go (idempotency keys, rate-limit windows, refresh families,
-login counters, sent e-mails, stored real-time events).
+astegni/session_requests/functions.sql); then the rows that have served their time go
+(idempotency keys, rate-limit windows, refresh families, login counters, sent e-mails, stored
+real-time events).
 
 The sweep only makes the state explicit: every read already shows such a request as expired and
 a new request for the same key expires it on the spot. Each server process sweeps; SKIP LOCKED
