@@ -219,6 +219,7 @@ class Database:
         roll back on error. Blocking: for scripts, tests and code on a worker thread."""
         conn = self._take(fresh)
         broken = committing = False
+        payloads: list[str] = []
         try:
             with conn.cursor() as cur:
                 yield cur
@@ -232,20 +233,14 @@ class Database:
                 exc.add_note(_AT_COMMIT)
             raise
         else:
-            broken = not self._after_commit(conn)
+            payloads, conn.events = conn.events, []
+            if payloads and not self.sender.running:  # a script or a test: no Sender to wait for
+                broken = not events.send_on(conn, payloads)
+                payloads = []
         finally:
             self._give_back(conn, broken)
-
-    def _after_commit(self, conn: Connection) -> bool:
-        """Hand what conn's committed transaction queued to the Sender; False when conn failed
-        sending them itself."""
-        payloads, conn.events = conn.events, []
-        if not payloads:
-            return True
-        if not self.sender.running:
-            return events.send_on(conn, payloads)
-        self.sender.send_from_thread(payloads)
-        return True
+        if payloads:  # once the connection is back in the pool
+            self.sender.send_from_thread(payloads)
 
     @staticmethod
     def _abort(conn: Connection, exc: BaseException) -> bool:
