@@ -12,9 +12,9 @@ stored by reference.
 Why after the commit rather than a NOTIFY inside the transaction: PostgreSQL holds one lock per
 database from a notifying commit's start to its end, WAL flush included, so notifying commits
 queue behind each other (make bench: the create a quarter slower that way). Why one Sender per
-process rather than a NOTIFY from each committing connection: each NOTIFY is a transaction of
-its own, and batching the events that arrive while one is in flight made the create ~10 % faster
-in make bench (docs/benchmarks.md, 2026-11-30). The Sender's connection commits with
+process rather than a NOTIFY from each committing connection: each NOTIFY is a transaction and a
+round trip of its own, and batching the events that arrive while one is in flight saved 12 % of
+the create's server CPU in make bench (docs/benchmarks.md, 2026-11-30). The Sender's connection commits with
 synchronous_commit off: the notification queue is not crash-safe anyway.
 
 The price: a process that dies between a commit and its NOTIFY (a millisecond) loses those
