@@ -5,12 +5,10 @@ each off at 0."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from app import create_app
 from tests.support.chat import open_conversation, send, snapshot
 from tests.support.factories import Factory
-from tests.support.live import make_settings, wait_ready
+from tests.support.live import app_client, make_settings
 
 LIMITS = {"chat_send_rate_per_minute": 3, "conversation_create_rate_per_hour": 3, "block_rate_per_hour": 2}
 
@@ -98,9 +96,7 @@ def test_refused_blocks_count_too(client, factory):
 
 
 def test_zero_turns_the_limits_off(db_url, factory):
-    off = make_settings(db_url, **dict.fromkeys(LIMITS, 0))
-    with TestClient(create_app(off), raise_server_exceptions=False) as client:
-        wait_ready(client)
+    with app_client(db_url, **dict.fromkeys(LIMITS, 0)) as client:
         unlimited = Factory(client, factory.db)
         student, tutor = unlimited.student(), unlimited.tutor(packages=0)
         cid = open_conversation(client, student, tutor)
