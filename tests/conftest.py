@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
 from astegni.core.database import Database
-from astegni.core.schema import apply_schema
 from astegni.core.settings import Settings
 from tests import pg
 from tests.support.factories import Factory
-from tests.support.live import LiveServer, make_settings, wait_ready
+from tests.support.live import LiveServer, app_client, make_settings
 from tests.support.mail import MailServer
 from tests.throwaway_pg import ThrowawayServer
 
@@ -32,12 +30,7 @@ def pg_url() -> str:
 def template_db(pg_url: str) -> Iterator[str]:
     """A database holding the schema, built once per run and cloned by every test."""
     name = pg.new_name("astegni_tmpl")
-    url = pg.create_database(pg_url, name)
-    conn = psycopg2.connect(url)
-    try:
-        apply_schema(conn)
-    finally:
-        conn.close()
+    pg.apply_schema_at(pg.create_database(pg_url, name))
     yield name
     pg.drop_database(pg_url, name)
 
@@ -62,10 +55,7 @@ def db(db_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    from app import create_app
-
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        wait_ready(test_client)
+    with app_client(settings) as test_client:
         yield test_client
 
 

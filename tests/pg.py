@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 from psycopg2 import sql
 
+from astegni.core.schema import apply_schema
 from astegni.core.settings import DATA_DIR
 
 
@@ -71,6 +72,16 @@ def create_database(url: str, name: str, template: str | None = None) -> str:
     finally:
         conn.close()
     return with_database(url, name)
+
+
+def apply_schema_at(url: str, **kwargs) -> bool:
+    """apply_schema() on the database at url, as the app's start-up runs it; whether it changed
+    anything."""
+    conn = psycopg2.connect(url)
+    try:
+        return apply_schema(conn, **kwargs)
+    finally:
+        conn.close()
 
 
 @contextlib.contextmanager

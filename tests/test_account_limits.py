@@ -4,24 +4,13 @@ attempts that fail included; 0 turns a limit off."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from fastapi.testclient import TestClient
 
 from astegni.core.database import Database
 from astegni.core.settings import Settings
 from tests.support.factories import PASSWORD, Factory
-from tests.support.live import TEST_SECRET, make_settings, wait_ready
-
-
-@contextmanager
-def app_client(db_url: str, **settings: object) -> Iterator[TestClient]:
-    from app import create_app
-
-    with TestClient(create_app(make_settings(db_url, **settings)), raise_server_exceptions=False) as client:
-        wait_ready(client)
-        yield client
+from tests.support.live import TEST_SECRET, app_client
 
 
 def account(**fields: object) -> dict:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import pytest
-from fastapi.testclient import TestClient
 
 from astegni.core.security import decode_token
 from tests.support.factories import PASSWORD
-from tests.support.live import TEST_SECRET, make_settings, wait_ready
+from tests.support.live import TEST_SECRET, app_client
 
 LOGIN_KEYS = {"access_token", "refresh_token", "token_type", "user"}
 USER_KEYS = {"id", "email", "first_name", "father_name", "roles", "active_role", "role_ids", "locale"}
@@ -29,15 +25,6 @@ def register(client, **fields):
 
 def login(client, email, password):
     return client.post("/api/login", json={"email": email, "password": password})
-
-
-@contextlib.contextmanager
-def app_client(db_url: str, **overrides) -> Iterator[TestClient]:
-    from app import create_app
-
-    with TestClient(create_app(make_settings(db_url, **overrides)), raise_server_exceptions=False) as c:
-        wait_ready(c)
-        yield c
 
 
 # ------------------------------------------------------------------ register

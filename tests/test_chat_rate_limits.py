@@ -1,15 +1,14 @@
-"""Per-user limits on chat writes: sends, conversation starts (refused ones counted too) and
-blocks, each answered past its limit with 429 and Retry-After, and each off at 0."""
+"""Per-user limits on chat writes: sends (those a block refuses not counted), conversation starts
+(refused ones counted too) and blocks, each answered past its limit with 429 and Retry-After, and
+each off at 0."""
 
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from app import create_app
 from tests.support.chat import open_conversation, send, snapshot
 from tests.support.factories import Factory
-from tests.support.live import make_settings, wait_ready
+from tests.support.live import app_client, make_settings
 
 LIMITS = {"chat_send_rate_per_minute": 3, "conversation_create_rate_per_hour": 3, "block_rate_per_hour": 2}
 
@@ -48,6 +47,26 @@ def test_sends_are_limited_per_user(client, db, factory):
     send(client, tutor, cid, "the other side is not held back")
 
 
+def test_sends_refused_by_a_block_do_not_count(client, factory):
+    """A send is counted in its own unit of work, so the 403 of a block rolls its hit back: more
+    refused sends than the limit stay 403 (a hit counted apart would make the fourth a 429), and
+    once unblocked the sender still has the whole limit."""
+    student, tutor = factory.student(), factory.tutor(packages=0)
+    cid = open_conversation(client, student, tutor)
+    assert (
+        client.post("/api/chat/blocks", json={"user_id": student.id}, headers=tutor.headers).status_code
+        == 201
+    )
+    message = {"conversation_id": cid, "content": "let me in"}
+    for _ in range(LIMITS["chat_send_rate_per_minute"] + 2):
+        refused = client.post("/api/chat/messages", json=message, headers=student.headers)
+        assert (refused.status_code, refused.json()["code"]) == (403, "cannot_message")
+    assert client.delete(f"/api/chat/blocks/{student.id}", headers=tutor.headers).status_code == 204
+    for i in range(LIMITS["chat_send_rate_per_minute"]):
+        send(client, student, cid, f"m{i}")
+    assert_limited(client.post("/api/chat/messages", json=message, headers=student.headers), 60)
+
+
 def test_conversation_starts_are_limited_refused_ones_included(client, factory):
     prober, tutor = factory.student(), factory.tutor(packages=0)
     for user_id in (2**31 - 1, 2**31 - 2, 2**31 - 3):  # probing ids: all refused, all counted
@@ -77,9 +96,7 @@ def test_refused_blocks_count_too(client, factory):
 
 
 def test_zero_turns_the_limits_off(db_url, factory):
-    off = make_settings(db_url, **dict.fromkeys(LIMITS, 0))
-    with TestClient(create_app(off), raise_server_exceptions=False) as client:
-        wait_ready(client)
+    with app_client(db_url, **dict.fromkeys(LIMITS, 0)) as client:
         unlimited = Factory(client, factory.db)
         student, tutor = unlimited.student(), unlimited.tutor(packages=0)
         cid = open_conversation(client, student, tutor)

@@ -16,9 +16,9 @@ import psycopg2
 import pytest
 from fastapi.testclient import TestClient
 
-from astegni.core.schema import apply_schema
+from tests import pg
 from tests.support.factories import PASSWORD
-from tests.support.live import LiveServer, make_settings, wait_ready
+from tests.support.live import LiveServer, app_client, make_settings
 from tests.support.polling import eventually
 from tests.throwaway_pg import ThrowawayServer
 
@@ -26,21 +26,8 @@ from tests.throwaway_pg import ThrowawayServer
 @pytest.fixture
 def own_db_url(own_server: ThrowawayServer) -> Iterator[str]:
     with own_server.database() as url:
-        conn = psycopg2.connect(url)
-        try:
-            apply_schema(conn)
-        finally:
-            conn.close()
+        pg.apply_schema_at(url)
         yield url
-
-
-@contextlib.contextmanager
-def app_client(db_url: str, **overrides) -> Iterator[TestClient]:
-    from app import create_app
-
-    with TestClient(create_app(make_settings(db_url, **overrides)), raise_server_exceptions=False) as c:
-        wait_ready(c)
-        yield c
 
 
 def register(client) -> dict[str, str]:

@@ -20,13 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg2
 import pytest
-from fastapi.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from bench.faults.load import Load, lost_or_doubled, register
-from tests.support.live import LiveServer, make_settings, wait_ready
+from tests.support.live import LiveServer, app_client
 from tests.support.polling import eventually
+from tests.support.remote import sql
 from tests.throwaway_pg import ThrowawayServer
 
 pytestmark = pytest.mark.slow
@@ -40,19 +40,9 @@ def own_db_url(own_server: ThrowawayServer) -> Iterator[str]:
         yield url
 
 
-def query(db_url: str, sql: str, *params) -> list[tuple]:
-    conn = psycopg2.connect(db_url)
-    try:
-        with conn, conn.cursor() as cur:  # commits
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 def backends(db_url: str, application_name: str = "astegni") -> list[str]:
     """The states of the app's pooled connections to this database."""
-    rows = query(
+    rows = sql(
         db_url,
         "SELECT state FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
         application_name,
@@ -61,12 +51,12 @@ def backends(db_url: str, application_name: str = "astegni") -> list[str]:
 
 
 @contextlib.contextmanager
-def row_locked(db_url: str, sql: str, *params) -> Iterator[None]:
-    """Hold row locks taken by `sql` from outside the app, so that the app's writes wait."""
+def row_locked(db_url: str, statement: str, *params) -> Iterator[None]:
+    """Hold row locks taken by `statement` from outside the app, so that the app's writes wait."""
     conn = psycopg2.connect(db_url)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql, params)
+            cur.execute(statement, params)
             assert cur.rowcount >= 1
             yield
         conn.rollback()
@@ -169,21 +159,12 @@ def test_pool_held_by_slow_queries_answers_503_then_recovers(db_url):
 
 
 def _lock_waiters(db_url: str) -> int:
-    rows = query(
+    rows = sql(
         db_url,
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
         " AND application_name IN ('astegni', 'astegni-statements') AND wait_event_type = 'Lock'",
     )
     return rows[0][0]
-
-
-@contextlib.contextmanager
-def app_client(db_url: str, **overrides) -> Iterator[TestClient]:
-    from app import create_app
-
-    with TestClient(create_app(make_settings(db_url, **overrides)), raise_server_exceptions=False) as client:
-        wait_ready(client)
-        yield client
 
 
 def test_statement_timeout_is_503_and_the_connection_is_clean_for_reuse(db_url):
@@ -206,7 +187,7 @@ def test_statement_timeout_is_503_and_the_connection_is_clean_for_reuse(db_url):
 
 
 def app_pids(db_url: str) -> list[int]:
-    rows = query(
+    rows = sql(
         db_url,
         "SELECT pid FROM pg_stat_activity"
         " WHERE datname = current_database() AND application_name = 'astegni'",
@@ -233,7 +214,7 @@ def test_a_thousand_failing_requests_leak_no_connection(db_url):
         assert created.status_code == 200, created.text
         request_id = created.json()["request_id"]
         assert client.post(f"/api/session-requests/{request_id}/cancel", headers=student).status_code == 200
-        query(db_url, "UPDATE users SET is_active = false WHERE id = %s RETURNING id", ghost["user"]["id"])
+        sql(db_url, "UPDATE users SET is_active = false WHERE id = %s RETURNING id", ghost["user"]["id"])
         ghost = {"Authorization": f"Bearer {ghost['access_token']}"}
         failing = [
             lambda: client.get("/api/view-tutor/999999", headers=student),  # 404 in the transaction
@@ -326,7 +307,7 @@ def test_sigterm_finishes_in_flight_work_and_closes_sockets_with_1001(db_url):
         assert result["response"].status_code == 200, result["response"].text
         request_id = result["response"].json()["request_id"]
         assert server.process.wait(30) == 0
-        rows = query(
+        rows = sql(
             db_url,
             """SELECT r.status, m.message_type, c.type FROM requested_sessions r
                  JOIN chat_messages m ON (m.media_metadata->>'session_request_id')::int = r.id

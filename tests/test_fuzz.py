@@ -134,17 +134,16 @@ def _seed(http: httpx.Client) -> tuple[dict[str, str], dict[str, list[int]]]:
 
 @pytest.fixture(scope="module")
 def fuzz_server(pg_url: str, template_db: str) -> Iterator[tuple[LiveServer, dict[str, str], dict]]:
-    name = pg.new_name()
-    db_url = pg.create_database(pg_url, name, template=template_db)
-    server = LiveServer(db_url, WORKERS="1", DB_POOL_SIZE="8")
-    try:
-        with httpx.Client(base_url=server.url, timeout=10) as http:
-            tokens, ids = _seed(http)
-        yield server, tokens, ids
-        print(f"\nfuzz: {sum(CALLS.values())} cases over {len(CALLS)} operations (FUZZ_EXAMPLES={EXAMPLES})")
-    finally:
-        server.stop()
-        pg.drop_database(pg_url, name)
+    with pg.scratch_database(pg_url, template_db) as db_url:
+        server = LiveServer(db_url, WORKERS="1", DB_POOL_SIZE="8")
+        try:
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                tokens, ids = _seed(http)
+            yield server, tokens, ids
+            cases = f"{sum(CALLS.values())} cases over {len(CALLS)} operations"
+            print(f"\nfuzz: {cases} (FUZZ_EXAMPLES={EXAMPLES})")
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 import migrate_conversations_to_user_based as script
-from astegni.core.schema import apply_schema
 from tests import legacy_fixture, pg
-from tests.support.live import make_settings, wait_ready
+from tests.support.live import app_client
 from tests.support.polling import eventually
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -52,10 +51,8 @@ def legacy_template(pg_url: str) -> Iterator[tuple[str, legacy_fixture.SmallFixt
 @pytest.fixture
 def legacy(pg_url: str, legacy_template) -> Iterator[tuple[str, legacy_fixture.SmallFixture]]:
     template, fixture = legacy_template
-    name = pg.new_name()
-    url = pg.create_database(pg_url, name, template=template)
-    yield url, fixture
-    pg.drop_database(pg_url, name)
+    with pg.scratch_database(pg_url, template) as url:
+        yield url, fixture
 
 
 def migrate(url: str, *args: str, capsys) -> tuple[int, str]:
@@ -216,11 +213,7 @@ def test_schema_matches_schema_sql_and_app_startup_leaves_it(legacy, capsys, pg_
     url, _ = legacy
     code, out = migrate(url, capsys=capsys)
     assert code == 0, out
-    conn = psycopg2.connect(url)
-    try:
-        assert apply_schema(conn)  # the first start of the application: functions and views back
-    finally:
-        conn.close()
+    assert pg.apply_schema_at(url)  # the first start of the application: functions and views back
     migrated, fresh = schema_snapshot(url), schema_snapshot(pg.with_database(pg_url, template_db))
 
     def without_ids(columns):  # legacy ids are serial, the schema's identity: both work
@@ -413,9 +406,7 @@ def test_failed_run_exits_non_zero_and_the_next_completes_it(legacy, capsys):
 
 def test_larger_database_in_many_batches(pg_url, capsys):
     """The large generator at a small scale: every row checked against its profile by SQL."""
-    name = pg.new_name()
-    url = pg.create_database(pg_url, name)
-    try:
+    with pg.scratch_database(pg_url) as url:
         legacy_fixture.create_legacy_schema(url)
         counts = legacy_fixture.build_large(url, conversations=2000, per_conversation=5)
         code, out = migrate(url, "--batch-size", "700", capsys=capsys)
@@ -440,8 +431,6 @@ def test_larger_database_in_many_batches(pg_url, capsys):
         assert (
             query(url, "SELECT count(*) FROM conversations WHERE direct_user_low IS NOT NULL")[0][0] == 2000
         )
-    finally:
-        pg.drop_database(pg_url, name)
 
 
 # ---------------------------------------------------------------- the application on it
@@ -483,10 +472,7 @@ def request_session(client: TestClient, headers: dict[str, str], tutor_id: int, 
 def test_application_works_on_the_migrated_database(legacy, capsys):
     url, fx = legacy
     package_id = migrate_with_package(url, 2, capsys)
-    from app import create_app
-
-    with TestClient(create_app(make_settings(url)), raise_server_exceptions=False) as client:
-        wait_ready(client)
+    with app_client(url) as client:
         abebe = login(client, fx.users[1]["email"])
         hana = login(client, fx.users[4]["email"])
         canonical, other = fx.direct_pairs[(1, 4)]

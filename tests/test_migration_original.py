@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 
 import psycopg2
 import pytest
-from fastapi.testclient import TestClient
 
 from tests import pg
 from tests.legacy_original import SIDE_TABLES, OriginalFixture, build_original
-from tests.support.live import make_settings, wait_ready
+from tests.support.live import app_client
 from tests.test_migration import (
     data_snapshot,
     login,
@@ -38,10 +37,8 @@ def original_template(pg_url: str) -> Iterator[tuple[str, OriginalFixture]]:
 @pytest.fixture
 def original(pg_url: str, original_template) -> Iterator[tuple[str, OriginalFixture]]:
     template, fixture = original_template
-    name = pg.new_name()
-    url = pg.create_database(pg_url, name, template=template)
-    yield url, fixture
-    pg.drop_database(pg_url, name)
+    with pg.scratch_database(pg_url, template) as url:
+        yield url, fixture
 
 
 def as_utc(value: object) -> object:
@@ -205,11 +202,8 @@ def has_offset(text: str) -> bool:
 def test_application_on_the_migrated_database(original, capsys):
     url, fx = original
     package_id = migrate_with_package(url, 1, capsys)
-    from app import create_app
-
     direct = fx.conversations["student_tutor"]
-    with TestClient(create_app(make_settings(url)), raise_server_exceptions=False) as client:
-        wait_ready(client)
+    with app_client(url) as client:
         abebe, sara = login(client, fx.emails[1]), login(client, fx.emails[2])
         for headers, expected in ((abebe, {direct, fx.conversations["advertiser_group"]}), (sara, None)):
             response = client.get("/api/chat/conversations", params={"limit": 100}, headers=headers)

@@ -19,7 +19,7 @@ import pytest
 
 from astegni.notifications import outbox
 from astegni.notifications.sender import send_round
-from tests.support.live import PROJECT_DIR, live_servers, make_settings
+from tests.support.live import PROJECT_DIR, app_client, live_servers, make_settings
 from tests.support.mail import MailServer, text_of
 from tests.support.polling import eventually
 from tests.support.remote import register, sql, tutor_with_packages
@@ -189,18 +189,13 @@ def _all_sent(db_url: str, count: int) -> bool:
 
 
 def test_without_smtp_url_each_email_is_an_eml_file(db_url, tmp_path: Path):
-    from fastapi.testclient import TestClient
-
-    from app import create_app
     from astegni.core.database import Database
     from tests.support.factories import Factory
-    from tests.support.live import wait_ready
 
     settings = email_settings(db_url, None, email_outbox_dir=tmp_path / "outbox")
     database = Database(db_url, pool_size=2)
     try:
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-            wait_ready(client)
+        with app_client(settings) as client:
             factory = Factory(client, database)
             student, tutor = factory.student(), factory.tutor()
             create(client, student, tutor)

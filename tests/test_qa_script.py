@@ -43,11 +43,10 @@ def register(base_url: str, roles: list[str]) -> dict:
 @pytest.fixture(scope="module")
 def server(pg_url: str, template_db: str):
     """One live server for the module (with the demo data); each test makes its own users."""
-    name = pg.new_name()
-    live = LiveServer(pg.create_database(pg_url, name, template=template_db), LOAD_DEMO_DATA="true")
-    yield live
-    live.stop()
-    pg.drop_database(pg_url, name)
+    with pg.scratch_database(pg_url, template_db) as db_url:
+        live = LiveServer(db_url, LOAD_DEMO_DATA="true")
+        yield live
+        live.stop()
 
 
 @pytest.fixture

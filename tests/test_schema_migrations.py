@@ -13,11 +13,10 @@ import psycopg2
 import psycopg2.extras
 import pytest
 from argon2 import PasswordHasher
-from fastapi.testclient import TestClient
 
 from astegni.core.schema import MIGRATIONS_DIR, REPEATABLE_FILES, SchemaError, apply_schema, migrations
 from tests import pg
-from tests.support.live import make_settings, wait_ready
+from tests.support.live import app_client
 
 UNVERSIONED_SQL = Path(__file__).resolve().parent / "fixtures" / "schema_unversioned.sql"
 PASSWORD = "Unversioned-Pass-1"
@@ -70,14 +69,6 @@ def query(url: str, sql: str, params: tuple | None = None) -> list[dict]:
         conn.close()
 
 
-def apply(url: str, **kwargs) -> bool:
-    conn = psycopg2.connect(url)
-    try:
-        return apply_schema(conn, **kwargs)
-    finally:
-        conn.close()
-
-
 @pytest.fixture
 def empty_db(pg_url: str) -> Iterator[str]:
     with pg.scratch_database(pg_url) as url:
@@ -85,7 +76,7 @@ def empty_db(pg_url: str) -> Iterator[str]:
 
 
 def test_a_fresh_database_gets_every_migration_and_a_second_start_changes_nothing(empty_db):
-    assert apply(empty_db) is True
+    assert pg.apply_schema_at(empty_db) is True
     applied = query(empty_db, "SELECT version, name, applied_at FROM schema_migrations ORDER BY 1")
     assert [(r["version"], r["name"]) for r in applied] == [(m.version, m.name) for m in migrations()]
     repeatable = query(empty_db, "SELECT name, applied_at FROM schema_repeatables ORDER BY name")
@@ -96,7 +87,7 @@ def test_a_fresh_database_gets_every_migration_and_a_second_start_changes_nothin
     assert query(empty_db, "SELECT to_regclass('schema_state') AS t")[0]["t"] is None
     before = catalog(empty_db)
 
-    assert apply(empty_db) is False
+    assert pg.apply_schema_at(empty_db) is False
     assert catalog(empty_db) == before
     assert query(empty_db, "SELECT version, name, applied_at FROM schema_migrations ORDER BY 1") == applied
     assert query(empty_db, "SELECT name, applied_at FROM schema_repeatables ORDER BY name") == repeatable
@@ -127,12 +118,12 @@ def test_start_ups_at_once_apply_each_migration_exactly_once(empty_db):
 
 
 def test_a_new_migration_is_applied_once_and_a_changed_applied_one_is_refused(empty_db, tmp_path):
-    apply(empty_db)
+    pg.apply_schema_at(empty_db)
     steps = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, steps)
     (steps / "0900_test_notes.sql").write_text("CREATE TABLE test_notes (id integer PRIMARY KEY);\n")
-    assert apply(empty_db, migrations_dir=steps) is True
-    assert apply(empty_db, migrations_dir=steps) is False
+    assert pg.apply_schema_at(empty_db, migrations_dir=steps) is True
+    assert pg.apply_schema_at(empty_db, migrations_dir=steps) is False
     assert query(empty_db, "SELECT name FROM schema_migrations WHERE version = 900") == [
         {"name": "0900_test_notes.sql"}
     ]
@@ -141,12 +132,12 @@ def test_a_new_migration_is_applied_once_and_a_changed_applied_one_is_refused(em
     changed.write_text(changed.read_text() + "\nCREATE TABLE test_sneaked_in (id integer);\n")
     before = catalog(empty_db)
     with pytest.raises(SchemaError, match=r"0002_upgrade_from_unversioned\.sql"):
-        apply(empty_db, migrations_dir=steps)
+        pg.apply_schema_at(empty_db, migrations_dir=steps)
     assert catalog(empty_db) == before
 
 
 def test_changed_functions_are_recreated_and_old_signatures_dropped(empty_db):
-    apply(empty_db)
+    pg.apply_schema_at(empty_db)
     before = catalog(empty_db)
     # What an earlier version of the files left: another overload and another result type.
     query(
@@ -159,7 +150,7 @@ def test_changed_functions_are_recreated_and_old_signatures_dropped(empty_db):
            UPDATE schema_repeatables SET checksum = 'an earlier file'
             WHERE name = 'session_requests/functions.sql'""",
     )
-    assert apply(empty_db) is True
+    assert pg.apply_schema_at(empty_db) is True
     assert catalog(empty_db) == before
 
 
@@ -262,8 +253,8 @@ def test_an_unversioned_database_upgrades_to_the_fresh_schema_and_keeps_its_data
     counts = "SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM chat_messages) AS messages"
     [before] = query(unversioned_db, counts)
 
-    assert apply(unversioned_db) is True
-    assert apply(unversioned_db) is False
+    assert pg.apply_schema_at(unversioned_db) is True
+    assert pg.apply_schema_at(unversioned_db) is False
     assert catalog(unversioned_db) == catalog(pg.with_database(pg_url, template_db))
     applied = query(unversioned_db, "SELECT version FROM schema_migrations ORDER BY 1")
     assert [r["version"] for r in applied] == [m.version for m in migrations()]
@@ -289,10 +280,7 @@ def test_an_unversioned_database_upgrades_to_the_fresh_schema_and_keeps_its_data
     }
 
     # And the application works on it: the child logs in, sees the request, and sends another.
-    from app import create_app
-
-    with TestClient(create_app(make_settings(unversioned_db)), raise_server_exceptions=False) as client:
-        wait_ready(client)
+    with app_client(unversioned_db) as client:
         login = client.post("/api/login", json={"email": "child@unversioned.test", "password": PASSWORD})
         assert login.status_code == 200, login.text
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}

@@ -10,14 +10,13 @@ from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
-from fastapi.testclient import TestClient
 
 from astegni.core.queries import fetch_one
 from astegni.core.security import Claims
 from astegni.session_requests import service as sr
 from astegni.session_requests.models import SessionRequestIn
 from astegni.session_requests.service import duplicate_detail
-from tests.support.live import make_settings, wait_ready
+from tests.support.live import app_client
 from tests.support.requests import URL, backdate, counts, request_body, rows, scalar
 
 SENTENCE = re.compile(
@@ -646,11 +645,7 @@ def test_an_overlong_idempotency_key_is_422(client, factory):
 
 @pytest.fixture
 def limited_client(db_url):
-    from app import create_app
-
-    settings = make_settings(db_url, request_rate_per_minute=2)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        wait_ready(test_client)
+    with app_client(db_url, request_rate_per_minute=2) as test_client:
         yield test_client
 
 

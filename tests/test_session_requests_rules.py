@@ -8,10 +8,9 @@ import datetime as dt
 import re
 from collections import Counter
 
-import psycopg2
 import pytest
 
-from astegni.core.schema import apply_schema
+from tests import pg
 from tests.support.live import LiveServer
 from tests.support.remote import race
 from tests.support.requests import URL, counts, request_body, rows, scalar
@@ -169,11 +168,7 @@ def test_an_existing_database_with_two_pending_requests_for_one_learner_upgrades
         cur.execute("DROP TABLE schema_migrations, schema_repeatables")
         cur.execute("CREATE TABLE schema_state (checksum text)")
 
-    conn = psycopg2.connect(db_url)
-    try:
-        assert apply_schema(conn) is True
-    finally:
-        conn.close()
+    assert pg.apply_schema_at(db_url) is True
 
     saved = rows(db, "SELECT id, status, package_price FROM requested_sessions ORDER BY id")
     assert saved == [

@@ -7,8 +7,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import capture_dialogs, login, shot, wait_live
-from tests.browser.test_request_flow import fill_recurring, open_package, tutor_with_packages
+from tests.browser.helpers import capture_dialogs, fill_recurring, login, open_package, shot, wait_live
 from tests.support.factories import TestUser
 
 pytestmark = pytest.mark.browser
@@ -34,7 +33,7 @@ def card(page: Page, package_name: str):
 
 
 def test_tutor_sees_the_request_live_accepts_and_the_student_sees_it(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     algebra, physics = tutor.extra["packages"]
     student = factory.user(["student"], first_name="Abebe", father_name="Kebede")
 
@@ -115,7 +114,7 @@ def test_tutor_sees_the_request_live_accepts_and_the_student_sees_it(new_page, f
 
 
 def test_inbox_catches_up_after_a_reconnect(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     student = factory.student()
     first = request_via_api(api, student, tutor, tutor.extra["packages"][0])
     page = new_page()
@@ -149,7 +148,7 @@ def test_inbox_catches_up_after_a_reconnect(new_page, factory, api):
 
 
 def test_requests_pages_for_both_sides(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     algebra, physics = tutor.extra["packages"]
     student = factory.user(["student"], first_name="Hanna", father_name="Tesfaye")
     request_via_api(api, student, tutor, algebra)
@@ -203,7 +202,7 @@ def test_requests_pages_for_both_sides(new_page, factory, api):
 def test_inbox_on_a_phone_shows_user_content_as_text(new_page, factory, api):
     from tests.browser.conftest import PHONE
 
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     student = factory.student()
     sent = request_via_api(api, student, tutor, tutor.extra["packages"][1])
     hostile = '<img src=x onerror="window.__xss = 1"> <b>not bold</b>'

@@ -4,52 +4,35 @@ and is kept on the account, dates also give the Ethiopian calendar, errors are r
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from astegni.i18n.ethiopian import format_date
-from tests.browser.helpers import capture_dialogs, login
-from tests.support.live import PROJECT_DIR
+from tests.browser.helpers import capture_dialogs, doc_shot, login, switch_to_amharic
 
 pytestmark = pytest.mark.browser
-DOCS_SCREENSHOTS = PROJECT_DIR / "docs" / "screenshots"
-
-
-def switch_to_amharic(page: Page) -> None:
-    with page.expect_navigation():
-        page.locator("#lang-switch").select_option("am")
-    expect(page.locator("html")).to_have_attribute("lang", "am")
 
 
 def test_tutor_page_in_amharic_persists_and_reads_errors_by_code(new_page, factory, api):
-    tutor = factory.user(["tutor"], first_name="Selam", father_name="Bekele")
-    factory.package(
-        tutor,
-        name="Algebra Basics",
-        description="Equations, functions and graphs for grades 9-10.",
-        hourly_rate=Decimal("250.00"),
-        schedule_days=["Monday", "Wednesday"],
-        start_time="16:00",
-        end_time="18:00",
-    )
+    tutor = factory.sample_tutor()
     student = factory.user(["student"], first_name="Abebe", father_name="Kebede")
     page = new_page()
     dialogs = capture_dialogs(page)
     url = f"view-tutor.html?id={tutor.role_ids['tutor']}"
     login(page, student, url)
+    cards = page.locator(".package-card")
+    algebra = cards.filter(has_text="Algebra Basics")
     expect(page.get_by_role("heading", name="Packages")).to_be_visible()
-    expect(page.locator(".package-card")).to_contain_text("per hour")
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SCREENSHOTS / "view-tutor-en.png"), full_page=True)
+    expect(cards).to_contain_text(["per hour", "per hour"])
+    doc_shot(page, "view-tutor-en")
 
     switch_to_amharic(page)
     expect(page.get_by_role("heading", name="ጥቅሎች")).to_be_visible()
-    expect(page.locator(".package-card")).to_contain_text("በሰዓት")
-    expect(page.locator(".package-card")).to_contain_text("ሰኞ")
+    expect(cards).to_contain_text(["በሰዓት", "በሰዓት"])
+    expect(algebra).to_contain_text("ሰኞ")
     expect(page.get_by_role("link", name="መነሻ")).to_be_visible()
-    page.screenshot(path=str(DOCS_SCREENSHOTS / "view-tutor-am.png"), full_page=True)
+    doc_shot(page, "view-tutor-am")
     assert api.get("/api/me", headers=student.headers).json()["locale"] == "am"
 
     page.reload()
@@ -58,7 +41,7 @@ def test_tutor_page_in_amharic_persists_and_reads_errors_by_code(new_page, facto
     # A request, then the same again: the 409 is read by its code, in Amharic.
     dialog = page.get_by_role("dialog")
     for attempt in range(2):
-        page.locator(".package-card", has_text="Algebra Basics").click()
+        algebra.click()
         expect(dialog).to_be_visible()
         dialog.get_by_label("መጀመሪያ ሰዓት").fill("14:00")
         dialog.get_by_label("መጨረሻ ሰዓት").fill("16:00")

@@ -9,9 +9,15 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import capture_dialogs, login
-from tests.browser.test_languages import DOCS_SCREENSHOTS, switch_to_amharic
-from tests.browser.test_request_flow import DUPLICATE, fill_recurring, open_package, tutor_with_packages
+from tests.browser.helpers import (
+    capture_dialogs,
+    doc_shot,
+    duplicate_request_id,
+    fill_recurring,
+    login,
+    open_package,
+    switch_to_amharic,
+)
 from tests.support.factories import TestUser
 
 pytestmark = pytest.mark.browser
@@ -36,7 +42,7 @@ def card(page: Page, name: str):
 
 
 def test_a_student_sees_the_pending_request_on_the_card_and_cancels_it(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     algebra = tutor.extra["packages"][0]
     student = factory.user(["student"], first_name="Abebe", father_name="Kebede")
     request_id = send(api, student, tutor, algebra)
@@ -55,8 +61,7 @@ def test_a_student_sees_the_pending_request_on_the_card_and_cancels_it(new_page,
     expect(algebra_card).not_to_contain_text("View details & request")
     # The other package is offered as before.
     expect(card(page, "Physics Exam Prep")).to_contain_text("View details & request")
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SCREENSHOTS / "view-tutor-pending-en.png"), full_page=True)
+    doc_shot(page, "view-tutor-pending-en")
 
     mine.get_by_role("button", name="Cancel request").click()
     expect(algebra_card).to_contain_text("View details & request")
@@ -70,7 +75,7 @@ def test_a_student_sees_the_pending_request_on_the_card_and_cancels_it(new_page,
 
 
 def test_the_pending_card_in_amharic(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     student = factory.user(["student"], first_name="Abebe", father_name="Kebede")
     send(api, student, tutor, tutor.extra["packages"][0])
     page = new_page()
@@ -82,11 +87,11 @@ def test_the_pending_card_in_amharic(new_page, factory, api):
     expect(mine).to_contain_text("በመጠባበቅ ላይ")
     expect(mine.get_by_role("link", name="ጥያቄውን ይመልከቱ")).to_be_visible()
     expect(mine.get_by_role("button", name="ጥያቄውን ሰርዝ")).to_be_visible()
-    page.screenshot(path=str(DOCS_SCREENSHOTS / "view-tutor-pending-am.png"), full_page=True)
+    doc_shot(page, "view-tutor-pending-am")
 
 
 def test_a_parent_sees_a_childs_pending_request_instead_of_the_form(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     algebra = tutor.extra["packages"][0]
     parent = factory.parent(children=2, first_name="Tigist", father_name="Worku")
     booked_child, other_child = parent.extra["children"]
@@ -123,7 +128,7 @@ def test_a_parent_sees_a_childs_pending_request_instead_of_the_form(new_page, fa
 
 
 def test_a_child_sees_what_the_parent_booked_without_cancel(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     algebra, physics = tutor.extra["packages"]
     parent = factory.parent(children=1, first_name="Tigist", father_name="Worku")
     [child] = parent.extra["children"]
@@ -151,7 +156,7 @@ def test_a_child_sees_what_the_parent_booked_without_cancel(new_page, factory, a
 
 
 def test_a_stale_tab_gets_the_alert_then_the_existing_request(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     tutor_page = f"view-tutor.html?id={tutor.role_ids['tutor']}"
     student = factory.user(["student"], first_name="Abebe", father_name="Kebede")
     first_tab = new_page()
@@ -171,11 +176,7 @@ def test_a_stale_tab_gets_the_alert_then_the_existing_request(new_page, factory,
 
     dialog.get_by_role("button", name="Send request").click()
     expect(dialog).to_be_hidden()
-    assert len(dialogs) == 1, dialogs
-    title, _, detail = dialogs[0].partition("\n\n")
-    assert title == "⚠️ Request Already Sent"
-    match = DUPLICATE.fullmatch(detail)
-    assert match and int(match.group(1)) == sent["id"], detail
+    assert duplicate_request_id(dialogs) == sent["id"]
 
     view = f"requests.html#request-{sent['id']}"
     notice = first_tab.locator("#existing-request")
@@ -189,7 +190,7 @@ def test_a_stale_tab_gets_the_alert_then_the_existing_request(new_page, factory,
 
 
 def test_the_card_keeps_the_price_the_request_was_sent_at(new_page, factory, api, db):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     algebra = tutor.extra["packages"][0]
     student = factory.student()
     send(api, student, tutor, algebra)

@@ -4,62 +4,21 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.browser.helpers import capture_dialogs, login, shot
+from tests.browser.helpers import (
+    capture_dialogs,
+    duplicate_request_id,
+    fill_recurring,
+    login,
+    open_package,
+    shot,
+)
 from tests.support.factories import TestUser
 
 pytestmark = pytest.mark.browser
-
-DUPLICATE = re.compile(
-    r"Request already sent\. You have a pending request for this package "
-    r"\(Request ID: (\d+), sent on [A-Z][a-z]+ \d{1,2}, \d{4}\)\. Please wait for the tutor's response\."
-)
-
-
-def tutor_with_packages(factory) -> TestUser:
-    tutor = factory.user(["tutor"], first_name="Selam", father_name="Bekele")
-    tutor.extra["packages"] = [
-        factory.package(
-            tutor,
-            name="Algebra Basics",
-            description="Equations, functions and graphs for grades 9-10.",
-            hourly_rate=Decimal("250.00"),
-            schedule_days=["Monday", "Wednesday"],
-            start_time="16:00",
-            end_time="18:00",
-        ),
-        factory.package(
-            tutor,
-            name="Physics Exam Prep",
-            description="Mechanics and electricity, past national exam papers.",
-            hourly_rate=Decimal("400.00"),
-            schedule_type="specific_dates",
-            session_format="in_person",
-        ),
-    ]
-    return tutor
-
-
-def open_package(page: Page, name: str):
-    page.locator(".package-card", has_text=name).click()
-    dialog = page.get_by_role("dialog")
-    expect(dialog).to_be_visible()
-    expect(dialog.get_by_role("heading", name=name)).to_be_visible()
-    return dialog
-
-
-def fill_recurring(dialog, days: list[str], start: str, end: str) -> None:
-    dialog.get_by_label("Weekly (recurring days)").check()
-    for box in dialog.locator("input[name='days']").all():
-        box.uncheck()
-    for day in days:
-        dialog.get_by_label(day, exact=True).check()
-    dialog.get_by_label("Start time").fill(start)
-    dialog.get_by_label("End time").fill(end)
 
 
 def my_requests(api, user: TestUser) -> list[dict]:
@@ -69,7 +28,7 @@ def my_requests(api, user: TestUser) -> list[dict]:
 
 
 def test_student_requests_a_package_then_a_duplicate_then_another_package(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     algebra, physics = tutor.extra["packages"]
     student = factory.user(["student"], first_name="Abebe", father_name="Kebede")
     page = new_page()
@@ -117,12 +76,7 @@ def test_student_requests_a_package_then_a_duplicate_then_another_package(new_pa
     fill_recurring(dialog, ["Monday", "Wednesday"], "14:00", "16:00")
     dialog.get_by_role("button", name="Send request").click()
     expect(dialog).to_be_hidden()
-    assert len(dialogs) == 1, dialogs
-    title, _, detail = dialogs[0].partition("\n\n")
-    assert title == "⚠️ Request Already Sent"
-    match = DUPLICATE.fullmatch(detail)
-    assert match, detail
-    assert int(match.group(1)) == first["id"]
+    assert duplicate_request_id(dialogs) == first["id"]
     assert len(my_requests(api, student)) == 1
 
     # 3. a different package of the same tutor, on specific dates
@@ -148,7 +102,7 @@ def test_student_requests_a_package_then_a_duplicate_then_another_package(new_pa
 
 
 def test_parent_books_for_the_chosen_child(new_page, factory, db):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     parent = factory.parent(children=2, first_name="Tigist", father_name="Haile")
     first_child, second_child = parent.extra["children"]
     page = new_page()
@@ -183,7 +137,7 @@ def test_parent_books_for_the_chosen_child(new_page, factory, db):
 
 
 def test_modal_is_keyboard_usable_and_validates(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     student = factory.student()
     page = new_page()
     login(page, student, f"view-tutor.html?id={tutor.role_ids['tutor']}")
@@ -215,7 +169,7 @@ def test_modal_is_keyboard_usable_and_validates(new_page, factory, api):
 
 
 def test_other_errors_alert_with_a_readable_message(new_page, factory, api):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     algebra = tutor.extra["packages"][0]
     student = factory.student()
     page = new_page()
@@ -242,7 +196,7 @@ def test_other_errors_alert_with_a_readable_message(new_page, factory, api):
 
 
 def test_multi_role_user_switches_role_to_request(new_page, factory):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     user = factory.user(["tutor", "student"], first_name="Dawit", father_name="Alemu")
     page = new_page()
     page.goto(f"/login.html?next=view-tutor.html?id={tutor.role_ids['tutor']}")
@@ -269,7 +223,7 @@ def test_multi_role_user_switches_role_to_request(new_page, factory):
 def test_pages_fit_a_phone(new_page, factory):
     from tests.browser.conftest import PHONE
 
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     parent = factory.parent(children=1)
     page = new_page(PHONE)
     login(page, parent, f"view-tutor.html?id={tutor.role_ids['tutor']}")
@@ -289,7 +243,7 @@ def test_pages_fit_a_phone(new_page, factory):
 
 
 def test_an_expired_session_goes_to_the_login_page_and_back(new_page, factory):
-    tutor = tutor_with_packages(factory)
+    tutor = factory.sample_tutor()
     student = factory.student()
     page = new_page()
     page.goto("/index.html")

@@ -84,6 +84,32 @@ class Factory:
         tutor.extra["packages"] = [self.package(tutor, name=f"Package {i + 1}") for i in range(packages)]
         return tutor
 
+    def sample_tutor(self) -> TestUser:
+        """Selam Bekele with two packages the page tests name: Algebra Basics (ETB 250.00, weekly
+        on Monday and Wednesday, 16:00-18:00) and Physics Exam Prep (ETB 400.00, specific dates,
+        in person)."""
+        tutor = self.user(["tutor"], first_name="Selam", father_name="Bekele")
+        tutor.extra["packages"] = [
+            self.package(
+                tutor,
+                name="Algebra Basics",
+                description="Equations, functions and graphs for grades 9-10.",
+                hourly_rate=Decimal("250.00"),
+                schedule_days=["Monday", "Wednesday"],
+                start_time="16:00",
+                end_time="18:00",
+            ),
+            self.package(
+                tutor,
+                name="Physics Exam Prep",
+                description="Mechanics and electricity, past national exam papers.",
+                hourly_rate=Decimal("400.00"),
+                schedule_type="specific_dates",
+                session_format="in_person",
+            ),
+        ]
+        return tutor
+
     def package(self, tutor: TestUser, **fields: Any) -> dict[str, Any]:
         values = {
             "tutor_id": tutor.role_ids["tutor"],

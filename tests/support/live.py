@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
@@ -79,6 +80,22 @@ def free_port() -> int:
 def wait_ready(client: TestClient, timeout: float = 20) -> None:
     """Until the in-process app has applied its schema (/readyz answers 200)."""
     eventually(lambda: client.get("/readyz").status_code == 200, timeout, what="the app's /readyz")
+
+
+@contextlib.contextmanager
+def app_client(settings: Settings | str, **overrides: Any) -> Iterator[TestClient]:
+    """The app in-process, its lifespan running and its schema applied: for `settings`, or for
+    make_settings(url, **overrides) given a database URL. Server errors answer 500 as they would
+    to a real client."""
+    from app import create_app
+
+    if isinstance(settings, str):
+        settings = make_settings(settings, **overrides)
+    elif overrides:
+        raise TypeError("overrides go with a database URL, not with Settings")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        wait_ready(client)
+        yield client
 
 
 def wait_http_ready(

@@ -31,10 +31,11 @@ def race(calls: list[Callable[[httpx.Client], httpx.Response]]) -> list[httpx.Re
 
 
 def sql(db_url: str, query: str, *params) -> list[tuple]:
-    """Rows of one query on its own connection (beside the servers' pools)."""
+    """Rows of one query in a transaction of its own, committed, on a connection of its own
+    (beside the servers' pools)."""
     conn = psycopg2.connect(db_url)
     try:
-        with conn.cursor() as cur:
+        with conn, conn.cursor() as cur:
             cur.execute(query, params)
             return cur.fetchall()
     finally:
