@@ -16,6 +16,7 @@ from astegni.core import events
 from astegni.core.database import Database
 from astegni.core.errors import ServiceUnavailable
 from astegni.core.queries import SQL_DIR, DuplicateQueryName, Queries, Query
+from tests.support.polling import eventually_async
 
 
 @contextlib.contextmanager
@@ -113,7 +114,7 @@ def test_transactions_and_single_statements_share_one_admission(db_url):
 
     async def work():
         held = asyncio.create_task(db.run(lambda cur: cur.execute("SELECT pg_sleep(1)")))
-        await asyncio.sleep(0.1)
+        await eventually_async(lambda: db.admission._slots is not None and db.admission._slots.locked(), 5)
         with pytest.raises(ServiceUnavailable, match="Server busy"):
             await db.statement(sleep, {"seconds": 0})
         await held
