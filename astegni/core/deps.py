@@ -22,14 +22,10 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/api/login", auto_error=False)
 # These are `async def` although they do not await: FastAPI runs a sync dependency on the
 # threadpool, a hop that cost a third of the create endpoint's throughput (measured with make bench).
 async def get_db(conn: HTTPConnection) -> Database:
-    check_ready(conn)
-    return conn.app.state.db
-
-
-def check_ready(conn: HTTPConnection) -> None:
     # Until the schema is applied at start-up, queries would fail on missing tables (a 500).
     if not getattr(conn.app.state, "schema_ready", True):
         raise ServiceUnavailable("Starting up, try again", retry_after=1)
+    return conn.app.state.db
 
 
 async def get_app_settings(conn: HTTPConnection) -> Settings:
@@ -50,13 +46,6 @@ async def current_claims(request: Request, token: Annotated[str | None, Depends(
     """The verified access token. No database work: handlers on hot paths load the caller
     inside their own transaction (load_principal) to save a round trip."""
     return verify_token(request, token)
-
-
-def bearer_claims(request: Request) -> Claims:
-    """What TokenClaims resolves to, for a route that reads its Authorization header by hand
-    (POST /api/session-requests: session_request_endpoints says why)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return verify_token(request, token if scheme.lower() == "bearer" else None)
 
 
 def verify_token(request: Request, token: str | None) -> Claims:

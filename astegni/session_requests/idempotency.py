@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg2.errors
+from fastapi import Header
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from astegni.core.errors import Conflict, Unauthorized, Unprocessable
 from astegni.core.queries import Queries, execute, fetch_one
@@ -21,14 +24,24 @@ from astegni.core.queries import Queries, execute, fetch_one
 queries = Queries("session_requests/queries.sql")
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
-IDEMPOTENCY_KEY_PARAMETER = {
-    "name": HEADER,
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
-    "description": "A retry with the same key and body gets the first response back (24 hours); "
-    "the same key with another body is a 422.",
-}
+
+
+def _key_length(key: str) -> str:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise PydanticCustomError("string_length", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
+    return key
+
+
+# The header as a handler declares it: 1 to 255 characters, else a 422 at ["header", HEADER].
+IdempotencyKeyHeader = Annotated[
+    Annotated[str, AfterValidator(_key_length)] | None,
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}),
+    Header(
+        alias=HEADER,
+        description="A retry with the same key and body gets the first response back (24 hours); "
+        "the same key with another body is a 422.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,10 @@ class Answer:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+
+    def response(self) -> JSONResponse:
+        headers = {"Idempotent-Replayed": "true"} if self.replayed else None
+        return JSONResponse(self.body, status_code=self.status, headers=headers)
 
 
 @dataclass(frozen=True)
@@ -50,26 +67,6 @@ class IdempotencyKey:
     def of(cls, user_id: int, key: str, body: dict[str, Any]) -> IdempotencyKey:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return cls(user_id, key, hashlib.sha256(canonical.encode()).hexdigest())
-
-    @classmethod
-    def from_request(
-        cls, request: Any, user_id: int, dump_body: Callable[..., dict[str, Any]]
-    ) -> IdempotencyKey | None:
-        """The request's Idempotency-Key header (None without one); 422 when it is malformed."""
-        key = request.headers.get(HEADER)
-        if key is None:
-            return None
-        if not 1 <= len(key) <= MAX_KEY_LENGTH:
-            raise Unprocessable(
-                [
-                    {
-                        "type": "string_length",
-                        "loc": ["header", HEADER],
-                        "msg": f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters",
-                    }
-                ]
-            )
-        return cls.of(user_id, key, dump_body(mode="json"))
 
     def _params(self) -> dict[str, Any]:
         return {"user_id": self.user_id, "key": self.key, "request_hash": self.request_hash}

@@ -1,9 +1,9 @@
 """The session-request API: create, my-requests, cancel, the tutor's list,
 detail, accept/reject, and my-students.
 
-Handlers take the token's claims (no database work) and hand everything else to one
-transaction (astegni/session_requests/service.py), so each request is one thread hop; a create without
-an Idempotency-Key is one statement and takes none (astegni/core/async_pg.py).
+Each handler takes the token's claims (no database work) and makes one call of
+astegni/session_requests/service.py: one transaction, so one thread hop; a create without an
+Idempotency-Key is one statement on the event loop and takes none (service.create).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
-from astegni.core.deps import UNAUTHORIZED, Db, TokenClaims, bearer_claims, check_ready
-from astegni.core.models import INT_MAX, parse_body
-from astegni.session_requests import service as sr
-from astegni.session_requests.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKey
-from astegni.session_requests.models import CancelIn, RespondIn, SessionRequestIn, Status
+from astegni.core.deps import UNAUTHORIZED, AppSettings, Db, TokenClaims
+from astegni.core.http import UndecodedJsonRoute
+from astegni.core.models import INT_MAX
+from astegni.session_requests import service
+from astegni.session_requests.idempotency import IdempotencyKeyHeader
+from astegni.session_requests.models import CancelIn, CreatedOut, RespondIn, SessionRequestBody, Status
 
 router = APIRouter(prefix="/api/session-requests", tags=["session requests"])
 
@@ -35,74 +35,47 @@ TutorFilter = Annotated[
 ]
 
 NOT_A_TUTOR = {403: {"description": "The caller has no tutor profile"}}
+NOT_THE_TUTORS = {404: {"description": "Not one of this tutor's requests"}}
+NOT_PENDING = {409: {"description": "No longer pending (answered, cancelled or expired)"}}
 PAGED = {"headers": {"Link": {"description": '`<url>; rel="next"` when there is a next page'}}}
+CREATE_ERRORS = UNAUTHORIZED | {
+    400: {"description": "Student/Parent profile not found, or the tutor profile is the caller's own"},
+    403: {
+        "description": "Active role is not student or parent, requested_to_id is not your child, "
+        "or the tutor has blocked you (`This tutor is not accepting requests from you`)"
+    },
+    404: {"description": "Tutor not found / Package not found (missing, inactive or not that tutor's)"},
+    409: {
+        "description": "A pending request for this student and package exists, sent by you or "
+        "by someone else for the same student (`existing_request_id`)"
+    },
+    429: {"description": "Too many requests created in the last minute (see Retry-After)"},
+}
 
 
-class CreatedOut(BaseModel):
-    success: bool
-    message: str
-    request_id: int
-    conversation_id: int
-    message_id: int
-    created_at: str
+async def create_session_request(
+    claims: TokenClaims,
+    db: Db,
+    settings: AppSettings,
+    body: SessionRequestBody,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """A request for a tutor's package, for the caller (student) or their child (parent), and
+    its card in the pair's conversation. 422: an invalid body (shared_students non-empty: shared
+    sessions are not offered yet), or an Idempotency-Key reused with another body."""
+    answer = await service.create(db, settings, claims, body, idempotency_key)
+    return answer.response()
 
 
-@router.post(
+# The body is validated from its bytes in one pass, after the token (UndecodedJsonRoute).
+router.add_api_route(
     "",
+    create_session_request,
+    methods=["POST"],
     response_model=CreatedOut,
-    responses=UNAUTHORIZED
-    | {
-        400: {"description": "Student/Parent profile not found, or the tutor profile is the caller's own"},
-        403: {
-            "description": "Active role is not student or parent, requested_to_id is not your child, "
-            "or the tutor has blocked you (`This tutor is not accepting requests from you`)"
-        },
-        404: {"description": "Tutor not found / Package not found (missing, inactive or not that tutor's)"},
-        409: {
-            "description": "A pending request for this student and package exists, sent by you or "
-            "by someone else for the same student (`existing_request_id`)"
-        },
-        422: {
-            "description": "Invalid body (shared_students non-empty: shared sessions are not offered "
-            "yet), or an Idempotency-Key reused with a different body",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
-        },
-        429: {"description": "Too many requests created in the last minute (see Retry-After)"},
-    },
-    # The hottest route reads its token, body and Idempotency-Key by hand: FastAPI's parameter
-    # machinery (a node per dependency, the JSON parsed to objects and then validated) was a
-    # quarter of a worker's time under make bench (py-spy), a third of it the token check, which
-    # stays. What FastAPI would have declared is declared here.
-    openapi_extra={
-        "parameters": [IDEMPOTENCY_KEY_PARAMETER],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": SessionRequestIn.model_json_schema()}},
-        },
-        "security": [{"OAuth2PasswordBearer": []}],
-    },
+    responses=CREATE_ERRORS,
+    route_class_override=UndecodedJsonRoute,
 )
-async def create_session_request(request: Request) -> JSONResponse:
-    claims = bearer_claims(request)
-    body = parse_body(SessionRequestIn, await request.body(), request.headers.get("content-type"))
-    check_ready(request)
-    state = request.app.state
-    settings = state.settings
-    timezone = body.timezone or settings.default_timezone
-    body.check_dates_not_past(timezone)
-    params = sr.create_params(
-        claims,
-        body.db_params(timezone),
-        settings.request_rate_per_minute,
-        settings.request_expiry_days * 86400,
-    )
-    key = IdempotencyKey.from_request(request, claims.user_id, body.model_dump)
-    if key is None:
-        answer = await sr.create(state.db, params)
-    else:
-        answer = await state.db.run(sr.create_idempotent, params, key)
-    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
-    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
 def _next_link(request: Request, cursor: int | None) -> dict[str, str]:
@@ -138,23 +111,23 @@ async def my_requests(
     """The requests the caller sent (whatever the role) and those sent for the caller as the
     learner (a child sees what a parent booked), newest first; each names its `requester` and
     its `learner`. Only the requester may cancel."""
-    page = await db.run(sr.my_requests_page, claims, status, tutor_id, before, limit)
+    page = await db.run(service.my_requests_page, claims, status, tutor_id, before, limit)
     return _listing(request, page)
 
 
 @router.post(
     "/{request_id}/cancel",
     responses=UNAUTHORIZED
+    | NOT_PENDING
     | {
         403: {"description": "The caller is the request's tutor or learner, not its requester"},
         404: {"description": "No such request of the caller's"},
-        409: {"description": "The request is no longer pending"},
     },
 )
 async def cancel_request(
     request_id: RequestId, claims: TokenClaims, db: Db, body: CancelIn | None = None
 ) -> dict[str, Any]:
-    return _json(await db.run(sr.cancel, claims, request_id, body.reason if body else None))
+    return _json(await db.run(service.cancel, claims, request_id, body.reason if body else None))
 
 
 @router.get("/tutor", responses=UNAUTHORIZED | NOT_A_TUTOR | {200: PAGED})
@@ -167,7 +140,7 @@ async def tutor_requests(
     before: Before = None,
 ) -> list[dict[str, Any]]:
     """The tutor's incoming requests, newest first."""
-    return _listing(request, await db.run(sr.tutor_page, claims, status, before, limit))
+    return _listing(request, await db.run(service.tutor_page, claims, status, before, limit))
 
 
 @router.get("/tutor/my-students", responses=UNAUTHORIZED | NOT_A_TUTOR | {200: PAGED})
@@ -175,29 +148,24 @@ async def my_students(
     request: Request, claims: TokenClaims, db: Db, limit: Limit = 50, before: Before = None
 ) -> list[dict[str, Any]]:
     """The tutor's enrolled students (one row per student and package), newest first."""
-    return _listing(request, await db.run(sr.my_students, claims, before, limit))
+    return _listing(request, await db.run(service.my_students, claims, before, limit))
 
 
 @router.get(
     "/tutor/{request_id}",
-    responses=UNAUTHORIZED | NOT_A_TUTOR | {404: {"description": "Not one of this tutor's requests"}},
+    responses=UNAUTHORIZED | NOT_A_TUTOR | NOT_THE_TUTORS,
 )
 async def tutor_request(request_id: RequestId, claims: TokenClaims, db: Db) -> dict[str, Any]:
     """One incoming request, with its history of transitions."""
-    return _json(await db.run(sr.tutor_request, claims, request_id))
+    return _json(await db.run(service.tutor_request, claims, request_id))
 
 
 @router.patch(
     "/tutor/{request_id}",
-    responses=UNAUTHORIZED
-    | NOT_A_TUTOR
-    | {
-        404: {"description": "Not one of this tutor's requests"},
-        409: {"description": "No longer pending (answered, cancelled or expired)"},
-    },
+    responses=UNAUTHORIZED | NOT_A_TUTOR | NOT_THE_TUTORS | NOT_PENDING,
 )
 async def respond_to_request(
     request_id: RequestId, body: RespondIn, claims: TokenClaims, db: Db
 ) -> dict[str, Any]:
     """Accept (enrols the student) or reject a pending request."""
-    return _json(await db.run(sr.respond, claims, request_id, body.status, body.rejected_reason))
+    return _json(await db.run(service.respond, claims, request_id, body.status, body.rejected_reason))

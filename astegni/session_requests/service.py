@@ -19,8 +19,10 @@ from astegni.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, 
 from astegni.core.models import INT_MAX
 from astegni.core.queries import Queries, Query, execute, fetch_all, fetch_one
 from astegni.core.security import Claims
+from astegni.core.settings import Settings
 from astegni.i18n.ethiopian import format_date
 from astegni.session_requests.idempotency import Answer, IdempotencyKey
+from astegni.session_requests.models import SessionRequestIn
 
 queries = Queries("session_requests/queries.sql")
 
@@ -98,10 +100,25 @@ def create_params(
     }
 
 
-async def create(db: Database, params: dict[str, Any]) -> Answer:
-    """POST /api/session-requests without an Idempotency-Key: the one call of
-    session_request_create, a statement that is its own transaction (Database.statement)."""
-    return _answer(await db.statement(queries.sr_create, params))
+async def create(
+    db: Database, settings: Settings, claims: Claims, body: SessionRequestIn, key: str | None
+) -> Answer:
+    """POST /api/session-requests: one call of session_request_create. Without an
+    Idempotency-Key it is a statement that is its own transaction (Database.statement, no
+    thread hop); with one, the claim of the key and the answer stored for replays share its
+    transaction (create_idempotent)."""
+    timezone = body.timezone or settings.default_timezone
+    body.check_dates_not_past(timezone)
+    params = create_params(
+        claims,
+        body.db_params(timezone),
+        settings.request_rate_per_minute,
+        settings.request_expiry_days * 86400,
+    )
+    if key is None:
+        return _answer(await db.statement(queries.sr_create, params))
+    idempotency = IdempotencyKey.of(claims.user_id, key, body.model_dump(mode="json"))
+    return await db.run(create_idempotent, params, idempotency)
 
 
 def create_idempotent(cur: Any, params: dict[str, Any], idempotency: IdempotencyKey) -> Answer:
