@@ -277,7 +277,7 @@ def test_sigterm_finishes_in_flight_work_and_closes_sockets_with_1001(db_url):
         assert first.status_code == 200  # and the user's rate-limit row exists now
         result: dict = {}
         socket_url = f"ws://127.0.0.1:{server.port}/api/chat/ws?token={student['access_token']}"
-        lock = "SELECT 1 FROM rate_limit_counters WHERE subject = %s FOR UPDATE"
+        lock = "SELECT 1 FROM rate_limits WHERE bucket = 'session_request' AND subject = %s::text FOR UPDATE"
         with connect(socket_url, open_timeout=15) as ws, row_locked(db_url, lock, student["user"]["id"]):
             assert json.loads(ws.recv(timeout=15))["type"] == "ready"
             in_flight = threading.Thread(

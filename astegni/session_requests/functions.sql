@@ -160,16 +160,113 @@ BEGIN
     END LOOP;
 END $$;
 
--- POST /api/session-requests in one call: the caller (user_principal), the rate limit, the
--- requester's profile or the parent's child, the tutor (an active user holding the tutor role,
--- who has not blocked the caller) and the package, the pair's direct conversation, then the
--- request and its session_request message in one INSERT ... ON CONFLICT on
--- requested_sessions_one_pending_learner_key, the duplicate check (a stale pending row of the
--- same key, when met, expires and the INSERT is tried again). `outcome` says which way it went;
--- nothing but the rate-limit counter is written unless it is 'created' (or, for a legacy pending
--- request whose pair had no conversation yet, the conversation a retry would open anyway).
--- A duplicate is 'duplicate' when the caller sent the pending request, 'duplicate_other' when
--- someone else did for the same learner (a parent for their child, or the child).
+-- The pending request of a learner and package that is past its expiry, which the sweep has not
+-- reached yet, expires now (freeing the slot of requested_sessions_one_pending_learner_key);
+-- returns the events of that transition.
+CREATE OR REPLACE FUNCTION session_request_expire_stale(p_learner_id integer, p_package_id integer)
+RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+    v_events text[] := '{}';
+    r requested_sessions;
+BEGIN
+    FOR r IN
+        UPDATE requested_sessions s SET status = 'expired', updated_at = now()
+         WHERE s.requested_to_id = p_learner_id AND s.package_id = p_package_id
+           AND s.status = 'pending' AND s.expires_at <= now()
+        RETURNING s.*
+    LOOP
+        v_events := v_events || session_request_changed(r, 'pending', NULL,
+                                                         'Expired without a response');
+    END LOOP;
+    RETURN v_events;
+END $$;
+
+-- Who a session request of the caller is for: a student requests for themselves, a parent for
+-- one of their children (p_requested_to_id). The caller is read through user_principal (an active
+-- user, acting in a role they hold). Always one row; `refusal` is why the caller cannot request
+-- (an outcome of session_request_create), NULL when learner_id is set. The one place where the
+-- create decides by role.
+CREATE OR REPLACE FUNCTION session_request_learner(
+    p_user_id integer, p_role text, p_requested_to_id integer)
+RETURNS TABLE (role text, requester_name text, learner_id integer, learner_name text,
+               refusal text)
+LANGUAGE sql STABLE AS $$
+    SELECT pr.role, pr.first_name || ' ' || pr.father_name,
+           CASE pr.role WHEN 'student' THEN pr.student_id WHEN 'parent' THEN pc.student_id END,
+           CASE pr.role WHEN 'student' THEN pr.first_name || ' ' || pr.father_name
+                        WHEN 'parent' THEN cu.first_name || ' ' || cu.father_name END,
+           CASE pr.role
+               WHEN 'student' THEN CASE WHEN pr.student_id IS NULL THEN 'no_student_profile' END
+               WHEN 'parent' THEN CASE WHEN pr.parent_id IS NULL THEN 'no_parent_profile'
+                                       WHEN p_requested_to_id IS NULL THEN 'requested_to_required'
+                                       WHEN pc.student_id IS NULL THEN 'not_your_child' END
+               ELSE CASE WHEN pr.role IS NULL THEN 'unauthorized' ELSE 'forbidden_role' END
+           END
+      FROM (SELECT) AS one
+      LEFT JOIN user_principal(p_user_id, p_role) pr ON true
+      LEFT JOIN parent_children pc ON pc.parent_id = pr.parent_id
+                                  AND pc.student_id = p_requested_to_id
+      LEFT JOIN student_profiles cs ON cs.id = pc.student_id
+      LEFT JOIN users cu ON cu.id = cs.user_id
+$$;
+
+-- The tutor and the package a session request of p_user_id names: the tutor an active user who
+-- holds the tutor role (user_principal) and has not blocked the requester (user_blocks' primary
+-- key), the package theirs and active. Always one row; `refusal` is why the request cannot go
+-- to them (an outcome of session_request_create), NULL when it can.
+CREATE OR REPLACE FUNCTION session_request_target(
+    p_user_id integer, p_tutor_id integer, p_package_id integer)
+RETURNS TABLE (tutor_user_id integer, tutor_name text, package_name text, hourly_rate numeric,
+               refusal text)
+LANGUAGE sql STABLE AS $$
+    SELECT tp.id, tp.first_name || ' ' || tp.father_name, pk.name, pk.hourly_rate,
+           CASE WHEN tp.id IS NULL THEN 'tutor_not_found'
+                WHEN tp.id = p_user_id THEN 'own_tutor_profile'
+                WHEN EXISTS (SELECT 1 FROM user_blocks b
+                              WHERE b.blocker_user_id = tp.id AND b.blocked_user_id = p_user_id)
+                THEN 'blocked'
+                WHEN pk.id IS NULL THEN 'package_not_found'
+           END
+      FROM (SELECT) AS one
+      LEFT JOIN tutor_profiles t ON t.id = p_tutor_id
+      LEFT JOIN LATERAL user_principal(t.user_id, 'tutor') tp ON tp.tutor_id = t.id
+      LEFT JOIN tutor_packages pk
+             ON pk.id = p_package_id AND pk.tutor_id = tp.tutor_id AND pk.is_active
+$$;
+
+-- The card of a new request: its session_request message's media_metadata.
+CREATE OR REPLACE FUNCTION session_request_card(
+    r requested_sessions, p_tutor_name text, p_package_name text, p_requester_name text,
+    p_learner_name text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'session_request_id', r.id, 'status', r.status,
+        'tutor_id', r.tutor_id, 'tutor_name', p_tutor_name,
+        'package_id', r.package_id, 'package_name', p_package_name,
+        'hourly_rate', r.package_price, 'package_price', r.package_price,
+        'requester_id', r.requester_id, 'requester_name', p_requester_name,
+        'requester_type', r.requester_type,
+        'requested_to_id', r.requested_to_id, 'requested_to_name', p_learner_name,
+        'schedule_type', r.schedule_type, 'days', to_jsonb(r.days),
+        'specific_dates', to_jsonb(r.specific_dates),
+        'start_time', to_char(r.start_time, 'HH24:MI'),
+        'end_time', to_char(r.end_time, 'HH24:MI'),
+        'preferred_schedule', r.preferred_schedule,
+        'year_range', to_jsonb(r.year_range), 'months', to_jsonb(r.months),
+        'num_students', r.num_students,
+        'timezone', r.timezone, 'counter_offer_price', r.counter_offer_price,
+        'message', r.message, 'expires_at', r.expires_at)
+$$;
+
+-- POST /api/session-requests in one call: who requests for whom (session_request_learner), the
+-- rate limit (rate_limit_hit, bucket 'session_request'; a caller who may not request at all is
+-- answered before it counts), the tutor and package (session_request_target), the pair's direct
+-- conversation, then the request and its card in one INSERT ... ON CONFLICT on
+-- requested_sessions_one_pending_learner_key. `outcome` says which way it went; nothing but the
+-- rate-limit counter is written unless it is 'created' (or, for a legacy pending request whose
+-- pair had no conversation yet, the conversation a retry would open anyway). A duplicate is
+-- 'duplicate' when the caller sent the pending request, 'duplicate_other' when someone else did
+-- for the same learner (a parent for their child, or the child).
 -- Its events (message.created, and those of a stale request it expired) come back as `events`,
 -- for the caller to send after the commit (astegni/core/events.py).
 CREATE OR REPLACE FUNCTION session_request_create(
@@ -184,99 +281,29 @@ RETURNS TABLE (outcome text, request_id integer, conversation_id integer, messag
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    v_user record;
-    v_student integer;
-    v_student_name text;
+    v_who record;
     v_target record;
-    v_hits integer;
-    v_window timestamptz;
-    v_old requested_sessions;
     v_owner integer;
     v_conversation integer;
     v_request integer;
     v_message bigint;
     m chat_messages;
 BEGIN
-    -- The caller, their held roles' profiles and (for a parent) the named child, in one lookup.
-    SELECT pr.role, pr.first_name || ' ' || pr.father_name AS name, pr.student_id,
-           pr.parent_id, pc.student_id AS child_id,
-           cu.first_name || ' ' || cu.father_name AS child_name
-      INTO v_user
-      FROM user_principal(p_user_id, p_role) pr
-      LEFT JOIN parent_children pc ON pc.parent_id = pr.parent_id
-                                  AND pc.student_id = p_requested_to_id
-      LEFT JOIN student_profiles cs ON cs.id = pc.student_id
-      LEFT JOIN users cu ON cu.id = cs.user_id;
-    IF NOT FOUND OR v_user.role IS NULL THEN
-        outcome := 'unauthorized';
-    ELSIF v_user.role NOT IN ('student', 'parent') THEN
-        outcome := 'forbidden_role';
-    END IF;
-    IF outcome IS NOT NULL THEN
+    SELECT * INTO v_who FROM session_request_learner(p_user_id, p_role, p_requested_to_id);
+    outcome := v_who.refusal;
+    IF outcome IN ('unauthorized', 'forbidden_role') THEN
         RETURN NEXT;
         RETURN;
     END IF;
-
     IF p_rate_limit > 0 THEN
-        INSERT INTO rate_limit_counters AS c (bucket, subject, window_start, hits)
-        VALUES ('session_request', p_user_id, now(), 1)
-        ON CONFLICT (bucket, subject) DO UPDATE
-           SET hits = CASE WHEN c.window_start > now() - interval '1 minute'
-                           THEN c.hits + 1 ELSE 1 END,
-               window_start = CASE WHEN c.window_start > now() - interval '1 minute'
-                                   THEN c.window_start ELSE now() END
-        RETURNING c.hits, c.window_start INTO v_hits, v_window;
-        IF v_hits > p_rate_limit THEN
+        retry_after := nullif(rate_limit_hit('session_request', p_user_id::text, p_rate_limit, 60), 0);
+        IF retry_after IS NOT NULL THEN
             outcome := 'rate_limited';
-            retry_after := greatest(1, ceil(extract(epoch FROM
-                               v_window + interval '1 minute' - now())))::int;
-            RETURN NEXT;
-            RETURN;
         END IF;
     END IF;
-
-    IF v_user.role = 'student' THEN
-        v_student := v_user.student_id;
-        v_student_name := v_user.name;
-        IF v_student IS NULL THEN
-            outcome := 'no_student_profile';
-        END IF;
-    ELSIF v_user.parent_id IS NULL THEN
-        outcome := 'no_parent_profile';
-    ELSIF p_requested_to_id IS NULL THEN
-        outcome := 'requested_to_required';
-    ELSIF v_user.child_id IS NULL THEN
-        outcome := 'not_your_child';
-    ELSE
-        v_student := v_user.child_id;
-        v_student_name := v_user.child_name;
-    END IF;
-    IF outcome IS NOT NULL THEN
-        RETURN NEXT;
-        RETURN;
-    END IF;
-
-    -- The tutor (an active user who holds the tutor role), whether they blocked the caller
-    -- (user_blocks' primary key), and the package when it is theirs and active.
-    SELECT t.user_id AS tutor_user_id, tu.first_name || ' ' || tu.father_name AS tutor_name,
-           EXISTS (SELECT 1 FROM user_blocks b
-                    WHERE b.blocker_user_id = t.user_id AND b.blocked_user_id = p_user_id)
-               AS blocked,
-           pk.id AS package_id, pk.name AS package_name, pk.hourly_rate
-      INTO v_target
-      FROM tutor_profiles t
-      JOIN users tu ON tu.id = t.user_id AND tu.is_active AND 'tutor' = ANY (tu.roles)
-      LEFT JOIN tutor_packages pk
-             ON pk.id = p_package_id AND pk.tutor_id = t.id AND pk.is_active
-     WHERE t.id = p_tutor_id;
-    IF NOT FOUND THEN
-        outcome := 'tutor_not_found';
-    ELSIF v_target.tutor_user_id = p_user_id THEN
-        outcome := 'own_tutor_profile';
-    ELSIF v_target.blocked THEN
-        outcome := 'blocked';
-    ELSIF v_target.package_id IS NULL THEN
-        outcome := 'package_not_found';
+    IF outcome IS NULL THEN
+        SELECT * INTO v_target FROM session_request_target(p_user_id, p_tutor_id, p_package_id);
+        outcome := v_target.refusal;
     END IF;
     IF outcome IS NOT NULL THEN
         RETURN NEXT;
@@ -284,9 +311,8 @@ BEGIN
     END IF;
 
     -- The conversation comes first and both ids are drawn up front, so that the request row is
-    -- written once, complete, in the same statement as its message: filling in conversation_id
-    -- and message_id afterwards cost a second version of every new request row (and the foreign
-    -- key checks of an UPDATE), ~12 % of the create's PostgreSQL time. A duplicate finds the
+    -- written once, complete, in the same statement as its message (no second version of every
+    -- new request row, nor the foreign key checks of an UPDATE). A duplicate finds the
     -- conversation its pending request opened and writes nothing; the ids it drew stay unused.
     SELECT g.conversation_id INTO v_conversation
       FROM direct_conversation_get_or_create(p_user_id, p_user_id, v_target.tutor_user_id) g;
@@ -303,35 +329,20 @@ BEGIN
                 schedule_type, days, specific_dates, start_time, end_time, timezone,
                 preferred_schedule, year_range, months, num_students, counter_offer_price,
                 package_price, expires_at, conversation_id, message_id)
-            VALUES (v_request, p_tutor_id, p_package_id, p_user_id, v_user.role, v_student,
+            VALUES (v_request, p_tutor_id, p_package_id, p_user_id, v_who.role, v_who.learner_id,
                     p_message, p_schedule_type, coalesce(p_days, '{}'),
                     coalesce(p_specific_dates, '{}'), p_start_time, p_end_time, p_timezone,
                     p_preferred_schedule, coalesce(p_year_range, '{}'), coalesce(p_months, '{}'),
                     coalesce(p_num_students, 1), p_counter_offer_price, v_target.hourly_rate,
                     now() + make_interval(secs => p_expiry_seconds), v_conversation, v_message)
             ON CONFLICT (requested_to_id, package_id) WHERE status = 'pending' DO NOTHING
-            RETURNING s.*)
+            RETURNING s AS r)
         INSERT INTO chat_messages AS cm (id, conversation_id, sender_user_id, message_type, content,
-                                   media_metadata)
+                                         media_metadata)
         SELECT v_message, v_conversation, p_user_id, 'session_request',
-            coalesce(p_message, 'Session request: ' || v_target.package_name),
-            jsonb_build_object(
-                'session_request_id', req.id, 'status', req.status,
-                'tutor_id', req.tutor_id, 'tutor_name', v_target.tutor_name,
-                'package_id', req.package_id, 'package_name', v_target.package_name,
-                'hourly_rate', req.package_price, 'package_price', req.package_price,
-                'requester_id', req.requester_id, 'requester_name', v_user.name,
-                'requester_type', req.requester_type,
-                'requested_to_id', req.requested_to_id, 'requested_to_name', v_student_name,
-                'schedule_type', req.schedule_type, 'days', to_jsonb(req.days),
-                'specific_dates', to_jsonb(req.specific_dates),
-                'start_time', to_char(req.start_time, 'HH24:MI'),
-                'end_time', to_char(req.end_time, 'HH24:MI'),
-                'preferred_schedule', req.preferred_schedule,
-                'year_range', to_jsonb(req.year_range), 'months', to_jsonb(req.months),
-                'num_students', req.num_students,
-                'timezone', req.timezone, 'counter_offer_price', req.counter_offer_price,
-                'message', req.message, 'expires_at', req.expires_at)
+               coalesce(p_message, 'Session request: ' || v_target.package_name),
+               session_request_card(req.r, v_target.tutor_name, v_target.package_name,
+                                    v_who.requester_name, v_who.learner_name)
           FROM req
         RETURNING cm.* INTO m;
         EXIT WHEN FOUND;
@@ -339,7 +350,7 @@ BEGIN
         SELECT s.id, s.created_at, s.timezone, s.requester_id
           INTO request_id, created_at, timezone, v_owner
           FROM requested_sessions s
-         WHERE s.requested_to_id = v_student AND s.package_id = p_package_id
+         WHERE s.requested_to_id = v_who.learner_id AND s.package_id = p_package_id
            AND s.status = 'pending' AND s.expires_at > now();
         IF FOUND THEN
             outcome := CASE WHEN v_owner = p_user_id THEN 'duplicate' ELSE 'duplicate_other' END;
@@ -350,15 +361,7 @@ BEGIN
         -- The pending row is past its expiry, and the sweep has not reached it yet: no request
         -- is pending past its expiry, so it expires now and frees the slot. (Done here rather
         -- than before the INSERT: most creates meet no pending row at all.)
-        FOR v_old IN
-            UPDATE requested_sessions s SET status = 'expired', updated_at = now()
-             WHERE s.requested_to_id = v_student AND s.package_id = p_package_id
-               AND s.status = 'pending' AND s.expires_at <= now()
-            RETURNING s.*
-        LOOP
-            events := events || session_request_changed(v_old, 'pending', NULL,
-                                                         'Expired without a response');
-        END LOOP;
+        events := events || session_request_expire_stale(v_who.learner_id, p_package_id);
         IF attempt = 5 THEN
             RAISE EXCEPTION 'session request key kept changing under concurrent updates'
                 USING ERRCODE = 'serialization_failure';
@@ -372,9 +375,9 @@ BEGIN
     -- The tutor's email of the new request, in the outbox (sent after this commits).
     PERFORM email_enqueue('request_created', ARRAY[v_target.tutor_user_id], v_request::text,
         jsonb_build_object('request_id', v_request, 'package_name', v_target.package_name,
-                           'requester_name', v_user.name, 'learner_name', v_student_name,
-                           'requester_type', v_user.role, 'message', p_message,
-                           'counter_offer_price', p_counter_offer_price,
+                           'requester_name', v_who.requester_name,
+                           'learner_name', v_who.learner_name, 'requester_type', v_who.role,
+                           'message', p_message, 'counter_offer_price', p_counter_offer_price,
                            'hourly_rate', v_target.hourly_rate, 'created_at', m.created_at));
 
     outcome := 'created';
@@ -385,7 +388,7 @@ BEGIN
     timezone := p_timezone;
     events := events || realtime_event('message.created', ARRAY[p_user_id, v_target.tutor_user_id],
         jsonb_build_object('conversation_id', m.conversation_id,
-                           'message', chat_message_json(m, v_user.name)));
+                           'message', chat_message_json(m, v_who.requester_name)));
     RETURN NEXT;
 END $$;
 

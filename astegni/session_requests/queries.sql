@@ -1,10 +1,10 @@
 -- Session requests: create, lists, lifecycle transitions, idempotency keys, the expiry sweep.
 -- Names start with sr_: prepared statements share one namespace per connection.
--- The writes are the PL/pgSQL functions of repeatable/session_requests.sql (session_request_*), one call each; the
--- lists read the session_request_details view (names joined, effective status).
+-- The writes are the PL/pgSQL functions of functions.sql (session_request_*), one call each;
+-- the lists read the session_request_details view (names joined, effective status).
 
 -- name: sr_create
--- The whole POST in one round trip; see session_request_create in repeatable/session_requests.sql.
+-- The whole POST in one round trip; see session_request_create in functions.sql.
 SELECT outcome, request_id, conversation_id, message_id, created_at, timezone, retry_after,
        events
   FROM session_request_create(
@@ -129,7 +129,3 @@ SELECT expired, events FROM session_request_expire_due(%(limit)s);
 
 -- name: sr_purge_idempotency_keys
 DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours';
-
--- name: sr_purge_rate_limit_counters
-DELETE FROM rate_limit_counters
- WHERE bucket = 'session_request' AND window_start < now() - interval '1 hour';

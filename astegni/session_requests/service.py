@@ -320,6 +320,6 @@ def expire_batch(cur: Any, limit: int) -> int:
 
 
 def purge(cur: Any) -> None:
-    """Idempotency keys past their 24 hours and stale rate-limit windows."""
+    """Idempotency keys past their 24 hours (the create's rate-limit windows are in rate_limits,
+    purged by astegni/core/rate_limits.py)."""
     execute(cur, queries.sr_purge_idempotency_keys)
-    execute(cur, queries.sr_purge_rate_limit_counters)

@@ -76,7 +76,7 @@ SELECT setval(pg_get_serial_sequence('tutor_packages', 'id'), %(tutors)s * %(pac
 # What one request writes; emptied between the two phases so that both start alike.
 WRITTEN = (
     "requested_sessions, session_request_events, chat_messages, conversation_participants, "
-    "conversations, rate_limit_counters, idempotency_keys, realtime_events, enrolled_students"
+    "conversations, rate_limits, idempotency_keys, realtime_events, enrolled_students"
 )
 
 # What the endpoint sends, as pgbench sends it: the one statement (autocommit, as on the app's
