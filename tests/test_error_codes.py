@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from astegni.core import errors
-from astegni.session_requests.service import _FIXED_ANSWERS
+from astegni.session_requests.messages import FIXED_ANSWERS as _FIXED_ANSWERS
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAKE = re.compile(r"^[a-z]+(_[a-z]+)*$")

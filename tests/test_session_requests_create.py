@@ -444,7 +444,7 @@ def test_invalid_bodies_are_422_with_a_clear_message(client, factory, db, overri
     ],
 )
 def test_bodies_that_are_not_a_request_object_are_422(client, factory, db, content, content_type, error):
-    # The route reads its body by hand (session_request_endpoints): the same 422 as elsewhere.
+    # The body is validated from its bytes (UndecodedJsonRoute): the same 422 as elsewhere.
     student = factory.student()
     headers = student.headers | {"content-type": content_type}
     response = client.post(URL, content=content, headers=headers)
@@ -671,7 +671,7 @@ def test_rate_limit_answers_429_with_retry_after(client, limited_client, factory
 
 
 def test_before_the_schema_is_ready_a_create_is_503_and_writes_nothing(client, factory, db):
-    # The route checks readiness by hand, as the Db dependency does for the others.
+    # The Db dependency answers 503 until the schema is ready.
     student, tutor = factory.student(), factory.tutor()
     client.app.state.schema_ready = False
     try:

@@ -282,7 +282,8 @@ def test_a_deleted_user_with_an_idempotency_key_is_401(client, factory, db):
 
 
 def test_the_other_requesters_sentence_word_for_word(client):
-    from astegni.session_requests.service import DUPLICATE_OTHER, duplicate_detail
+    from astegni.session_requests.messages import DUPLICATE_OTHER
+    from astegni.session_requests.service import duplicate_detail
 
     created = dt.datetime(2026, 1, 31, 10, 30, tzinfo=dt.UTC)
     assert duplicate_detail(123, created, "Africa/Addis_Ababa", DUPLICATE_OTHER) == (

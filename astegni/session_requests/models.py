@@ -244,6 +244,26 @@ class CreatedOut(BaseModel):
     created_at: str
 
 
+class RespondedOut(BaseModel):
+    """The tutor's answer. agreed_price: the enrolment's price once accepted; already_enrolled
+    (only when true): an earlier enrolment in the package stands, with its price."""
+
+    success: bool
+    message: str
+    request_id: int
+    status: Literal["accepted", "rejected"]
+    responded_at: dt.datetime
+    agreed_price: float | None = None
+    already_enrolled: bool = False
+
+
+class CancelledOut(BaseModel):
+    success: bool
+    message: str
+    request_id: int
+    status: Literal["cancelled"]
+
+
 class RespondIn(ApiModel):
     """PATCH /api/session-requests/tutor/{id}."""
 

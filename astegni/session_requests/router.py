@@ -20,7 +20,15 @@ from astegni.core.http import UndecodedJsonRoute
 from astegni.core.models import INT_MAX
 from astegni.session_requests import service
 from astegni.session_requests.idempotency import IdempotencyKeyHeader
-from astegni.session_requests.models import CancelIn, CreatedOut, RespondIn, SessionRequestBody, Status
+from astegni.session_requests.models import (
+    CancelIn,
+    CancelledOut,
+    CreatedOut,
+    RespondedOut,
+    RespondIn,
+    SessionRequestBody,
+    Status,
+)
 
 router = APIRouter(prefix="/api/session-requests", tags=["session requests"])
 
@@ -89,7 +97,9 @@ def _next_link(request: Request, cursor: int | None) -> dict[str, str]:
 
 
 def _json(data: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    # jsonable_encoder: money as JSON numbers (Decimal -> float), ISO timestamps with offset.
+    # jsonable_encoder: money as JSON numbers (Decimal -> float), ISO timestamps with offset
+    # (+00:00). Returned as a response, so a declared response_model documents the body and
+    # leaves it as it is.
     return JSONResponse(jsonable_encoder(data), headers=headers)
 
 
@@ -117,6 +127,7 @@ async def my_requests(
 
 @router.post(
     "/{request_id}/cancel",
+    response_model=CancelledOut,
     responses=UNAUTHORIZED
     | NOT_PENDING
     | {
@@ -126,7 +137,7 @@ async def my_requests(
 )
 async def cancel_request(
     request_id: RequestId, claims: TokenClaims, db: Db, body: CancelIn | None = None
-) -> dict[str, Any]:
+) -> JSONResponse:
     return _json(await db.run(service.cancel, claims, request_id, body.reason if body else None))
 
 
@@ -162,10 +173,11 @@ async def tutor_request(request_id: RequestId, claims: TokenClaims, db: Db) -> d
 
 @router.patch(
     "/tutor/{request_id}",
+    response_model=RespondedOut,
     responses=UNAUTHORIZED | NOT_A_TUTOR | NOT_THE_TUTORS | NOT_PENDING,
 )
 async def respond_to_request(
     request_id: RequestId, body: RespondIn, claims: TokenClaims, db: Db
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Accept (enrols the student) or reject a pending request."""
     return _json(await db.run(service.respond, claims, request_id, body.status, body.rejected_reason))

@@ -22,56 +22,18 @@ from astegni.core.security import Claims
 from astegni.core.settings import Settings
 from astegni.i18n.ethiopian import format_date
 from astegni.session_requests.idempotency import Answer, IdempotencyKey
+from astegni.session_requests.messages import (
+    ALREADY_ENROLLED,
+    CREATED,
+    DUPLICATE,
+    DUPLICATE_OTHER,
+    FIXED_ANSWERS,
+    NOT_A_TUTOR,
+    REQUEST_NOT_FOUND,
+)
 from astegni.session_requests.models import SessionRequestIn
 
 queries = Queries("session_requests/queries.sql")
-
-CREATED = "Session request sent successfully"
-DUPLICATE = (
-    "Request already sent. You have a pending request for this package (Request ID: {id}, sent on "
-    "{date}). Please wait for the tutor's response."
-)
-# A pending request for the same learner and package that someone else sent: a parent for their
-# child, or the child for themselves.
-DUPLICATE_OTHER = (
-    "Request already sent. A pending request for this package already exists for this student "
-    "(Request ID: {id}, sent on {date}). Please wait for the tutor's response."
-)
-STUDENT_PROFILE_MISSING = "Student profile not found. Please complete your student profile first."
-PARENT_PROFILE_MISSING = "Parent profile not found. Please complete your parent profile first."
-ROLE_FORBIDDEN = "Only students and parents can request sessions. Switch to your student or parent role."
-NOT_YOUR_CHILD = "requested_to_id is not one of your children"
-OWN_PROFILE = "You cannot request a session from your own tutor profile"
-NOT_A_TUTOR = "Only tutors have incoming session requests"
-REQUEST_NOT_FOUND = "Session request not found"
-ALREADY_ENROLLED = (
-    "Session request accepted; the student was already enrolled in this package, and that "
-    "enrolment (with its agreed price) is kept"
-)
-BLOCKED = "This tutor is not accepting requests from you"
-
-# The outcomes of session_request_create whose answer is fixed.
-_FIXED_ANSWERS: dict[str, tuple[int, Any]] = {
-    "forbidden_role": (403, ROLE_FORBIDDEN),
-    "no_student_profile": (400, STUDENT_PROFILE_MISSING),
-    "no_parent_profile": (400, PARENT_PROFILE_MISSING),
-    "not_your_child": (403, NOT_YOUR_CHILD),
-    "own_tutor_profile": (400, OWN_PROFILE),
-    "tutor_not_found": (404, "Tutor not found"),
-    "blocked": (403, BLOCKED),
-    "package_not_found": (404, "Package not found"),
-    "requested_to_required": (
-        422,
-        [
-            {
-                "type": "missing",
-                "loc": ["body", "requested_to_id"],
-                "msg": "requested_to_id (the child's student profile id) is required when requesting "
-                "as a parent",
-            }
-        ],
-    ),
-}
 
 
 def long_date(moment: dt.datetime, timezone: str) -> str:
@@ -161,7 +123,7 @@ def _answer(row: dict[str, Any]) -> Answer:
         raise Unauthorized("User not found or deactivated")
     if outcome == "rate_limited":
         raise TooManyRequests("Too many session requests; please wait a minute", row["retry_after"])
-    status, detail = _FIXED_ANSWERS[outcome]
+    status, detail = FIXED_ANSWERS[outcome]
     return Answer(status, {"detail": detail, "code": outcome})
 
 
