@@ -103,6 +103,10 @@ def constraint_name(exc: psycopg2.Error) -> str | None:
     return getattr(diag, "constraint_name", None)
 
 
+class Busy(ServiceUnavailable):
+    """Every admission slot stayed taken for the whole wait."""
+
+
 class Admission:
     """At most `size` requests at the database at once; the next waits at most `wait_seconds`,
     then 503 + Retry-After. Made on first use, inside the event loop that serves the app."""
@@ -121,7 +125,7 @@ class Admission:
         try:
             await asyncio.wait_for(self._slots.acquire(), self.wait_seconds)
         except TimeoutError:
-            raise ServiceUnavailable("Server busy, try again", retry_after=1) from None
+            raise Busy("Server busy, try again", retry_after=1) from None
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._slots is not None
@@ -214,9 +218,10 @@ class Database:
     # -------------------------------------------------------------- the transaction helper
 
     @contextlib.contextmanager
-    def transaction(self, *, fresh: bool = False) -> Iterator[Cursor]:
-        """One transaction on a pooled connection: commit on success (then its events leave),
-        roll back on error. Blocking: for scripts, tests and code on a worker thread."""
+    def transaction(self, *, fresh: bool = False, committed: list[str] | None = None) -> Iterator[Cursor]:
+        """One transaction on a pooled connection: commit on success (then its events leave, or
+        go to `committed` for the caller to send), roll back on error. Blocking: for scripts,
+        tests and code on a worker thread."""
         conn = self._take(fresh)
         broken = committing = False
         payloads: list[str] = []
@@ -234,7 +239,10 @@ class Database:
             raise
         else:
             payloads, conn.events = conn.events, []
-            if payloads and not self.sender.running:  # a script or a test: no Sender to wait for
+            if committed is not None:
+                committed.extend(payloads)
+                payloads = []
+            elif payloads and not self.sender.running:  # a script or a test: no Sender to wait for
                 broken = not events.send_on(conn, payloads)
                 payloads = []
         finally:
@@ -256,20 +264,25 @@ class Database:
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """fn(cursor, *args) in one transaction, and its result.
 
-        Retried once, on a fresh connection, when the connection turns out broken (a restart) or
-        PostgreSQL gave up the transaction (deadlock, serialization failure); never when it failed
-        at COMMIT, since the first attempt may have been written.
+        Retried once when the connection turns out broken (a restart; then on a fresh
+        connection) or PostgreSQL gave up the transaction (deadlock, serialization failure);
+        never when it failed at COMMIT, since the first attempt may have been written.
         """
+        return self._call(fn, args, None)
+
+    def _call(self, fn: Callable[..., T], args: tuple[Any, ...], committed: list[str] | None) -> T:
+        fresh = False
         for attempt in (1, 2):
             try:
-                with self.transaction(fresh=attempt == 2) as cur:
+                with self.transaction(fresh=fresh, committed=committed) as cur:
                     return fn(cur, *args)
             except BaseException as exc:
                 notes = getattr(exc, "__notes__", ())
                 broken = _CONNECTION_LOST in notes
                 transient = broken or isinstance(exc, psycopg2.errors.TransactionRollbackError)
                 if transient and attempt == 1 and _AT_COMMIT not in notes:
-                    log.info("retrying on a fresh connection after: %s", str(exc).strip())
+                    log.info("retrying after: %s", str(exc).strip())
+                    fresh = broken
                     continue
                 unavailable = as_unavailable(exc, broken)
                 if unavailable is not None:
@@ -278,9 +291,13 @@ class Database:
         raise AssertionError("unreachable")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`call` on a worker thread, once admitted."""
+        """`call` on a worker thread, once admitted; its events are sent once its slot is free."""
+        committed: list[str] | None = [] if self.sender.running else None
         async with self.admission:
-            return await anyio.to_thread.run_sync(self.call, fn, *args, limiter=self._threads)
+            result = await anyio.to_thread.run_sync(self._call, fn, args, committed, limiter=self._threads)
+        if committed:
+            await self.sender.send(committed)
+        return result
 
     async def statement(self, query: Query, params: dict[str, Any]) -> dict[str, Any] | None:
         """One named statement, its own transaction, on the event loop, once admitted; its first
@@ -291,8 +308,11 @@ class Database:
         return row
 
     async def ping(self) -> bool:
+        """Whether the database answers; a process whose slots are all busy serving is ready."""
         try:
             await self.run(_select_one)
+            return True
+        except Busy:
             return True
         except ServiceUnavailable:
             return False

@@ -17,9 +17,12 @@ round trip of its own, and batching the events that arrive while one is in fligh
 the create's server CPU in make bench (docs/benchmarks.md, 2026-11-30). The Sender's connection commits with
 synchronous_commit off: the notification queue is not crash-safe anyway.
 
-The price: a process that dies between a commit and its NOTIFY (a millisecond) loses those
-events. The write itself is committed, and clients catch up through
-GET /api/chat/messages/{id}?after_id= whenever their socket reconnects.
+The price: a process that dies between a commit and its NOTIFY (a millisecond), or a NOTIFY that
+fails twice, loses those events (logged). The write itself is committed, and clients catch up
+through GET /api/chat/messages/{id}?after_id= whenever their socket reconnects. Batches mix
+transactions, and PostgreSQL delivers identical payloads of one transaction once: events carry
+the ids and timestamps of what they announce, and the few that can repeat (a read marker set
+twice to the same message) say the same thing twice.
 """
 
 from __future__ import annotations
@@ -115,20 +118,19 @@ class Sender:
     async def send(self, payloads: list[str]) -> None:
         """Returns once they are out, or their batch failed (logged, never raised: the write they
         announce is committed either way)."""
-        future = self._enqueue(payloads)
-        if self.running:  # a batch ends within its own timeout
-            await future
+        if not self.running:
+            log.warning("%d event(s) not sent: the Sender is not running", len(payloads))
+            return
+        await self._enqueue(payloads)  # a batch ends within its own timeouts
 
     def send_from_thread(self, payloads: list[str]) -> None:
         """`send` for code off the Sender's loop (a worker thread), waiting as `send` waits."""
         loop = self._loop
-        if loop is None:
-            raise RuntimeError("the Sender is not running")
-        if threading.get_ident() == self._thread:  # blocking code on the loop itself: no wait
-            self._enqueue(payloads)
+        if loop is None or threading.get_ident() == self._thread:
+            log.warning("%d event(s) not sent: no Sender to hand them to", len(payloads))
             return
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(self.send(payloads), loop).result(self.timeout * 2)
+            asyncio.run_coroutine_threadsafe(self.send(payloads), loop).result(self.timeout * 3)
 
     def _enqueue(self, payloads: list[str]) -> asyncio.Future[None]:
         future = asyncio.get_running_loop().create_future()
@@ -147,33 +149,46 @@ class Sender:
                     await self._wake.wait()
                 self._wake.clear()
                 batch, self._pending = self._pending, []
-                await self._send_batch(batch)
+                try:
+                    await self._send_batch([payload for part, _ in batch for payload in part])
+                finally:
+                    _release(batch)
         finally:
             self._loop = None
             self._close()
-            for _, future in self._pending:
-                future.cancel()
+            if self._pending:
+                dropped = sum(len(part) for part, _ in self._pending)
+                log.warning("%d event(s) not sent: the Sender stopped", dropped)
+                _release(self._pending)
+                self._pending = []
 
-    async def _send_batch(self, batch: list[tuple[list[str], asyncio.Future[None]]]) -> None:
-        payloads = [payload for part, _ in batch for payload in part]
-        try:
-            async with asyncio.timeout(self.timeout):
-                if self._conn is None or self._conn.closed:
-                    self._conn = await Watched.connect(
-                        self.dsn, Watched.close_if_ended, application_name="astegni-events"
-                    )
-                await self._conn.run(SEND, (CHANNEL, payloads))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("%d event(s) not sent: %s", len(payloads), str(exc).strip()[:200])
-            self._close()
-        for _, future in batch:
-            if not future.done():
-                future.set_result(None)
+    async def _send_batch(self, payloads: list[str]) -> None:
+        """One NOTIFY statement; after a failure (a connection the server ended, a timeout), once
+        more on a fresh connection, then the batch is logged as lost."""
+        for attempt in (1, 2):
+            try:
+                async with asyncio.timeout(self.timeout):
+                    if self._conn is None or self._conn.closed:
+                        self._conn = await Watched.connect(
+                            self.dsn, Watched.close_if_ended, application_name="astegni-events"
+                        )
+                    await self._conn.run(SEND, (CHANNEL, payloads))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._close()
+                if attempt == 2:
+                    log.error("%d event(s) not sent: %s", len(payloads), str(exc).strip()[:200])
 
     def _close(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
+
+
+def _release(batch: list[tuple[list[str], asyncio.Future[None]]]) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_result(None)
