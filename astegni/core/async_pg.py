@@ -14,7 +14,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-log = logging.getLogger("astegni.core.database")
+log = logging.getLogger("astegni.core.async_pg")
 
 
 async def wait(conn: Any) -> None:

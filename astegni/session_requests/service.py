@@ -1,9 +1,10 @@
 """Session requests: the create transaction, the lifecycle transitions and the lists.
 
-Each function here is the whole database work of one request, `fn(cur, ...)` for `Database.run`.
-The writes are single calls of the PL/pgSQL functions in astegni/session_requests/functions.sql
-(session_request_create, session_request_transition), so the invariants hold in PostgreSQL
-under any concurrency.
+`create` takes the database and chooses how the create runs (one statement, or a transaction
+with its Idempotency-Key); every other function is the whole database work of one request,
+`fn(cur, ...)` for `Database.run`. The writes are single calls of the PL/pgSQL functions in
+astegni/session_requests/functions.sql (session_request_create, session_request_transition), so
+the invariants hold in PostgreSQL under any concurrency.
 """
 
 from __future__ import annotations
