@@ -1,4 +1,4 @@
--- Accounts: login throttling, the write rate limiter and the caller of every request.
+-- Accounts: login throttling and the caller of every request.
 
 -- One login attempt on one counter, counted in one statement before the password is checked.
 -- While the counter is locked the attempt is refused and not counted; past p_limit attempts in
@@ -25,26 +25,6 @@ LANGUAGE sql AS $$
     RETURNING CASE WHEN a.locked_until > now()
                    THEN greatest(1, ceil(extract(epoch FROM a.locked_until - now())))::integer
                    ELSE 0 END
-$$;
-
--- One hit against a rate limit, counted before the action it guards, in one statement so that
--- parallel hits cannot all slip under the limit. Returns 0 when the hit is allowed, else the
--- seconds until the window ends (the Retry-After). A hit counts once its transaction commits.
-CREATE OR REPLACE FUNCTION rate_limit_hit(
-    p_bucket text, p_subject text, p_limit integer, p_window_seconds integer)
-RETURNS integer
-LANGUAGE sql AS $$
-    INSERT INTO rate_limits AS c (bucket, subject, window_start, hits)
-    VALUES (p_bucket, p_subject, now(), 1)
-    ON CONFLICT (bucket, subject) DO UPDATE
-       SET hits = CASE WHEN c.window_start > now() - make_interval(secs => p_window_seconds)
-                       THEN c.hits + 1 ELSE 1 END,
-           window_start = CASE WHEN c.window_start > now() - make_interval(secs => p_window_seconds)
-                               THEN c.window_start ELSE now() END
-    RETURNING CASE WHEN c.hits <= p_limit THEN 0
-                   ELSE greatest(1, ceil(extract(epoch FROM c.window_start
-                            + make_interval(secs => p_window_seconds) - now())))::integer
-              END
 $$;
 
 -- The caller of an authenticated request, as load_principal (astegni/accounts/principal.py) and

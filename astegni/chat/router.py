@@ -123,10 +123,7 @@ async def block_user(
 ) -> dict[str, Any]:
     """Blocks a user the caller is in contact with → {user_id, name, created_at}."""
     user_id = body.blocked_user_id(claims.user_id)
-    # Counted in a transaction of its own: a refused block (404) counts too, so that nobody can
-    # probe user ids through it quickly.
-    await db.run(service.count_block, claims, settings.block_rate_per_hour)
-    block, created = await db.run(service.block_user, claims, user_id)
+    block, created = await service.block(db, claims, user_id, settings.block_rate_per_hour)
     response.status_code = 201 if created else 200
     return block
 
@@ -183,10 +180,8 @@ async def create_conversation(
     """Get-or-create the one direct conversation between the caller and the other user: a
     tutor, the caller's child or parent, or someone on a session request with the caller."""
     other_user_id = body.other_user_id(claims.user_id)
-    # Counted in a transaction of its own, so that refused attempts count too: ids cannot be
-    # probed quickly.
-    await db.run(service.count_conversation_start, claims, settings.conversation_create_rate_per_hour)
-    conversation, created = await db.run(service.start_conversation, claims, other_user_id)
+    limit = settings.conversation_create_rate_per_hour
+    conversation, created = await service.start(db, claims, other_user_id, limit)
     response.status_code = 201 if created else 200
     return conversation
 

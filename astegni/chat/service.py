@@ -7,7 +7,7 @@ membership row, never checked first and written after.
 
 While A blocks B: B's messages and edits in a conversation with A are refused, B cannot start a
 conversation with A (404, as for a missing user), and A gets no real-time event that B caused
-(realtime_event in astegni/chat/functions.sql). History stays readable to both, and A may still
+(realtime_event in astegni/core/functions.sql). History stays readable to both, and A may still
 write to B.
 """
 
@@ -22,6 +22,7 @@ from astegni.accounts.principal import load_principal
 from astegni.chat.format import conversation_json, message_event, message_json
 from astegni.chat.models import MessageIn
 from astegni.core import rate_limits
+from astegni.core.database import Database
 from astegni.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from astegni.core.events import publish
 from astegni.core.models import BIGINT_MAX, INT_MAX
@@ -97,8 +98,11 @@ def get_conversation(cur, claims: Claims, conversation_id: int) -> dict[str, Any
     return _conversation(cur, claims.user_id, conversation_id)
 
 
-def count_conversation_start(cur, claims: Claims, limit: int) -> None:
-    _count_hourly(cur, claims, "conversation_create", limit)
+async def start(db: Database, claims: Claims, other_user_id: int, limit: int) -> tuple[dict[str, Any], bool]:
+    """POST /api/chat/conversations: the attempt is counted in a transaction of its own, so that
+    refused ones count too and nobody can probe user ids quickly; then start_conversation."""
+    await db.run(_count_hourly, claims, "conversation_create", limit)
+    return await db.run(start_conversation, claims, other_user_id)
 
 
 def start_conversation(cur, claims: Claims, other_user_id: int) -> tuple[dict[str, Any], bool]:
@@ -249,8 +253,11 @@ def delete_message(cur, claims: Claims, message_id: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- blocks
 
 
-def count_block(cur, claims: Claims, limit: int) -> None:
-    _count_hourly(cur, claims, "chat_block", limit)
+async def block(db: Database, claims: Claims, user_id: int, limit: int) -> tuple[dict[str, Any], bool]:
+    """POST /api/chat/blocks: counted like a conversation start (a refused block counts too), then
+    block_user."""
+    await db.run(_count_hourly, claims, "chat_block", limit)
+    return await db.run(block_user, claims, user_id)
 
 
 def block_user(cur, claims: Claims, user_id: int) -> tuple[dict[str, Any], bool]:
@@ -272,5 +279,5 @@ def list_blocks(cur, claims: Claims) -> list[dict[str, Any]]:
 
 
 def unblock_user(cur, claims: Claims, user_id: int, rate_limit: int) -> None:
-    count_block(cur, claims, rate_limit)
+    _count_hourly(cur, claims, "chat_block", rate_limit)
     execute(cur, queries.block_remove, {"blocker_id": claims.user_id, "user_id": user_id})

@@ -5,7 +5,7 @@ built, such as the session-request functions' `events` column); the database bou
 (astegni/core/database.py) hands them to the process's Sender once the transaction has
 committed, and drops them on a rollback. The Sender NOTIFYs them on CHANNEL; every server
 process LISTENs there and pushes each event to its own WebSockets (astegni/realtime/). The
-envelope is built by realtime_event() (astegni/chat/functions.sql): one shape, one recipient rule
+envelope is built by realtime_event() (astegni/core/functions.sql): one shape, one recipient rule
 (a user who blocks the actor gets nothing the actor caused), and events over NOTIFY's size limit
 stored by reference.
 
@@ -163,8 +163,9 @@ class Sender:
                 self._pending = []
 
     async def _send_batch(self, payloads: list[str]) -> None:
-        """One NOTIFY statement; after a failure (a connection the server ended, a timeout), once
-        more on a fresh connection, then the batch is logged as lost."""
+        """One NOTIFY statement; when its connection fails (a server restart), once more on a
+        fresh one. A batch that times out is not sent again (it may have gone out: clients would
+        see its events twice) and is logged as lost."""
         for attempt in (1, 2):
             try:
                 async with asyncio.timeout(self.timeout):
@@ -178,8 +179,9 @@ class Sender:
                 raise
             except Exception as exc:
                 self._close()
-                if attempt == 2:
-                    log.error("%d event(s) not sent: %s", len(payloads), str(exc).strip()[:200])
+                if attempt == 2 or isinstance(exc, TimeoutError):
+                    log.error("%d event(s) not sent: %r", len(payloads), exc)
+                    return
 
     def _close(self) -> None:
         if self._conn is not None:

@@ -18,16 +18,12 @@ from typing import Any
 from astegni.accounts import login_throttle, refresh
 from astegni.core import rate_limits
 from astegni.core.database import Database
-from astegni.core.queries import Queries, execute
 from astegni.notifications import outbox
+from astegni.realtime import listener
 from astegni.session_requests import service as session_requests
 
 log = logging.getLogger("astegni.core.housekeeping")
 BATCH = 500
-# An event too large for a NOTIFY payload is stored in realtime_events and read by every
-# process's listener moments after the NOTIFY; five minutes leaves a wide margin.
-KEEP_EVENTS_SECONDS = 300
-chat_queries = Queries("chat/queries.sql")
 
 
 def sweep(db: Database, batch: int = BATCH, login_window_seconds: int = 86400) -> int:
@@ -45,7 +41,7 @@ def sweep(db: Database, batch: int = BATCH, login_window_seconds: int = 86400) -
         refresh.purge(cur)
         login_throttle.purge(cur, login_window_seconds)
         outbox.purge(cur)
-        execute(cur, chat_queries.purge_events, {"keep_seconds": KEEP_EVENTS_SECONDS})
+        listener.purge(cur)
     return total
 
 

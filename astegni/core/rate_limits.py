@@ -2,7 +2,7 @@
 that it holds across server processes.
 
 A hit is counted before the action runs, in one statement (rate_limit_hit,
-astegni/accounts/functions.sql), so a burst sent at once cannot slip under the limit; past it
+astegni/core/functions.sql), so a burst sent at once cannot slip under the limit; past it
 the caller gets 429 with Retry-After. A hit counts once its transaction commits: to count
 attempts that fail (and roll back), call hit() in a transaction of its own before the action.
 """

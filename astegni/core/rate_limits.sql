@@ -1,4 +1,4 @@
--- Rate limits of writes: rate_limit_hit() of accounts/functions.sql, and the sweep's purge.
+-- Rate limits of writes: rate_limit_hit() of core/functions.sql, and the sweep's purge.
 -- Names start with rl_: prepared statements share one namespace per connection.
 
 -- name: rl_hit

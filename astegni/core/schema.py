@@ -29,6 +29,7 @@ MIGRATIONS_DIR = PACKAGE_DIR / "core" / "migrations"
 # In this order: a LANGUAGE sql function's body is checked when it is created, so what it calls
 # must exist by then (PL/pgSQL bodies are resolved at their first call).
 REPEATABLE_FILES = (
+    "core/functions.sql",
     "accounts/functions.sql",
     "chat/functions.sql",
     "notifications/functions.sql",

@@ -8,10 +8,11 @@ held back), and the create path writes its outbox row without looking anything u
 from __future__ import annotations
 
 from astegni.accounts.principal import load_principal
-from astegni.core.queries import execute, fetch_all
+from astegni.core.queries import Queries, execute, fetch_all
 from astegni.core.security import Claims
 from astegni.notifications import KINDS
-from astegni.notifications.outbox import queries
+
+queries = Queries("notifications/queries.sql")
 
 
 def preferences(cur, claims: Claims) -> dict[str, bool]:

@@ -20,10 +20,18 @@ import psycopg2
 
 from astegni.core.async_pg import Watched
 from astegni.core.events import CHANNEL
-from astegni.core.queries import Queries
+from astegni.core.queries import Queries, execute
 
 log = logging.getLogger("astegni.realtime.listener")
-queries = Queries("chat/queries.sql")
+queries = Queries("realtime/queries.sql")
+# An event too large for a NOTIFY payload is stored in realtime_events and read by every
+# process's listener moments after the NOTIFY; five minutes leaves a wide margin.
+KEEP_EVENTS_SECONDS = 300
+
+
+def purge(cur: Any) -> None:
+    """The sweep's step: stored events past KEEP_EVENTS_SECONDS."""
+    execute(cur, queries.purge_events, {"keep_seconds": KEEP_EVENTS_SECONDS})
 
 
 def _dumps(value: Any) -> str:

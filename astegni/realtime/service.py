@@ -31,7 +31,7 @@ from astegni.core.queries import Queries, fetch_all
 from astegni.realtime.hub import CLOSE_GOING_AWAY, CLOSE_RESTART, CLOSE_UNAUTHORIZED, Hub
 from astegni.realtime.listener import Listener
 
-queries = Queries("chat/queries.sql")
+queries = Queries("realtime/queries.sql")
 PING = json.dumps({"type": "ping"})
 
 
