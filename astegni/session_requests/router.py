@@ -66,7 +66,8 @@ CREATE_ERRORS = UNAUTHORIZED | {
     | {
         422: {
             "description": "An invalid body (shared_students non-empty: shared sessions are not offered "
-            "yet), or an Idempotency-Key reused with another body"
+            "yet), or an Idempotency-Key reused with another body",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
         }
     },
     # What the handler reads itself, declared for the OpenAPI document from the same models.
