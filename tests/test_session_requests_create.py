@@ -444,7 +444,7 @@ def test_invalid_bodies_are_422_with_a_clear_message(client, factory, db, overri
     ],
 )
 def test_bodies_that_are_not_a_request_object_are_422(client, factory, db, content, content_type, error):
-    # The body is validated from its bytes (UndecodedJsonRoute): the same 422 as elsewhere.
+    # The body is validated from its bytes (parse_body): the same 422 as elsewhere.
     student = factory.student()
     headers = student.headers | {"content-type": content_type}
     response = client.post(URL, content=content, headers=headers)

@@ -48,6 +48,13 @@ async def current_claims(request: Request, token: Annotated[str | None, Depends(
     return verify_token(request, token)
 
 
+def bearer_claims(request: Request) -> Claims:
+    """What TokenClaims resolves to, for the route that reads its Authorization header itself
+    (POST /api/session-requests says why)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return verify_token(request, token if scheme.lower() == "bearer" else None)
+
+
 def verify_token(request: Request, token: str | None) -> Claims:
     if not token:
         raise Unauthorized("Not authenticated")

@@ -13,14 +13,12 @@ import psycopg2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from astegni.core.database import is_unavailable
 from astegni.core.errors import AppError, ServiceUnavailable, status_code_name
 from astegni.core.http_headers import TOO_LARGE_HEADERS, header_bytes, with_security_headers
-from astegni.core.models import JsonText
 
 log = logging.getLogger("astegni.access")
 errors_log = logging.getLogger("astegni.core.errors")
@@ -148,27 +146,6 @@ def _limited(receive: Any) -> Any:
         return message
 
     return receive_limited
-
-
-class UndecodedJsonRoute(APIRoute):
-    """A route whose JSON body FastAPI hands to the body model undecoded (JsonText), for a
-    JsonBodyModel to validate from its bytes in one pass: decoding to Python objects first and
-    validating those is twice the work. The body is then read after the route's dependencies,
-    so a request without a valid token is a 401 whatever its body, and malformed JSON is one
-    json_invalid error at ["body"]."""
-
-    def get_route_handler(self) -> Any:
-        handler = super().get_route_handler()
-
-        async def undecoded(request: Request) -> Any:
-            return await handler(_UndecodedJsonRequest(request.scope, request.receive))
-
-        return undecoded
-
-
-class _UndecodedJsonRequest(Request):
-    async def json(self) -> Any:  # FastAPI calls this for a JSON content type only
-        return JsonText(await self.body())
 
 
 def _request_id(request: Request) -> str:

@@ -10,13 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import psycopg2.errors
-from fastapi import Header
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, WithJsonSchema
-from pydantic_core import PydanticCustomError
 
 from astegni.core.errors import Conflict, Unauthorized, Unprocessable
 from astegni.core.queries import Queries, execute, fetch_one
@@ -26,22 +23,31 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 
 
-def _key_length(key: str) -> str:
-    if not 1 <= len(key) <= MAX_KEY_LENGTH:
-        raise PydanticCustomError("string_length", f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
+# The header in the create's OpenAPI operation (its handler reads it itself).
+PARAMETER = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    "description": "A retry with the same key and body gets the first response back (24 hours); "
+    "the same key with another body is a 422.",
+}
+
+
+def key_of(headers: Any) -> str | None:
+    """The request's Idempotency-Key (None without one); 422 when it is not 1 to 255 characters."""
+    key = headers.get(HEADER)
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise Unprocessable(
+            [
+                {
+                    "type": "string_length",
+                    "loc": ["header", HEADER],
+                    "msg": f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters",
+                }
+            ]
+        )
     return key
-
-
-# The header as a handler declares it: 1 to 255 characters, else a 422 at ["header", HEADER].
-IdempotencyKeyHeader = Annotated[
-    Annotated[str, AfterValidator(_key_length)] | None,
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}),
-    Header(
-        alias=HEADER,
-        description="A retry with the same key and body gets the first response back (24 hours); "
-        "the same key with another body is a 422.",
-    ),
-]
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from astegni.core.errors import Unprocessable
-from astegni.core.models import INT_MAX, ApiModel, JsonBodyModel, Text
+from astegni.core.models import INT_MAX, ApiModel, Text
 from astegni.i18n.ethiopian import MONTHS_EN
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -36,7 +36,7 @@ def _time(value: str | None, field: str) -> dt.time | None:
     return dt.time.fromisoformat(value)
 
 
-class SessionRequestIn(JsonBodyModel):
+class SessionRequestIn(ApiModel):
     """POST /api/session-requests. Unknown fields (status, requester_id, ...) are ignored; nulls
     mean "not given"."""
 
@@ -228,11 +228,6 @@ class SessionRequestIn(JsonBodyModel):
             "months": self.months,
             "num_students": self.num_students or 1,
         }
-
-
-# The create's body as its handler declares it; the schema stays inline in the operation, where
-# clients read the fields of the create.
-SessionRequestBody = Annotated[SessionRequestIn, WithJsonSchema(SessionRequestIn.model_json_schema())]
 
 
 class CreatedOut(BaseModel):
