@@ -5,39 +5,21 @@ names mean one query in the whole service."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import select
 
-import psycopg2
 import pytest
 
 from astegni.core import events
 from astegni.core.database import Database
 from astegni.core.errors import ServiceUnavailable
 from astegni.core.queries import SQL_DIR, DuplicateQueryName, Queries, Query
+from tests.support import notify
+from tests.support.notify import listening
 from tests.support.polling import eventually_async
 
 
-@contextlib.contextmanager
-def listening(db_url: str):
-    conn = psycopg2.connect(db_url)
-    conn.autocommit = True
-    conn.cursor().execute(f"LISTEN {events.CHANNEL}")
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
 def received(conn, expected: int, wait: float = 5) -> list[dict]:
-    """What arrived on the channel: until `expected` events, or `wait` seconds of silence."""
-    payloads: list[dict] = []
-    while len(payloads) < expected and select.select([conn], [], [], wait) != ([], [], []):
-        conn.poll()
-        while conn.notifies:
-            payloads.append(json.loads(conn.notifies.pop(0).payload))
-    return payloads
+    return [json.loads(payload) for payload in notify.received(conn, expected, wait)]
 
 
 def publish(cur, n: int) -> None:

@@ -5,35 +5,12 @@ silently into a queue nobody reads."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import select
 
-import psycopg2
-
-from astegni.core.events import CHANNEL, Sender
+from astegni.core.events import Sender
 from tests.pg import end_sessions
+from tests.support.notify import listening, received
 from tests.support.polling import eventually_async
-
-
-@contextlib.contextmanager
-def listening(db_url: str):
-    conn = psycopg2.connect(db_url)
-    conn.autocommit = True
-    conn.cursor().execute(f"LISTEN {CHANNEL}")
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def received(conn, expected: int) -> list[str]:
-    payloads: list[str] = []
-    while len(payloads) < expected and select.select([conn], [], [], 5) != ([], [], []):
-        conn.poll()
-        while conn.notifies:
-            payloads.append(conn.notifies.pop(0).payload)
-    return payloads
 
 
 def with_sender(db_url: str, work) -> None:
