@@ -23,84 +23,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psycopg2
-
-from astegni.core.schema import apply_schema
-from astegni.core.security import access_token, hash_password
+from astegni.core.security import access_token
 from astegni.core.settings import Settings
+from bench.session_requests.data import (
+    SECRET,
+    analyze_written_tables,
+    count_rows,
+    empty_written_tables,
+    pair_count,
+    seed,
+)
+from bench.session_requests.pgbench import run_pgbench
 from tests import pg
 from tests.support.live import free_port, wait_http_ready
 
 HERE = Path(__file__).resolve().parent
 PROJECT_DIR = HERE.parent.parent
-SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 # The Debian package that brings each load tool.
 PACKAGES = {"wrk": "wrk", "pgbench": "postgresql"}
-EXPIRY_SECONDS = 7 * 86400
-RATE_LIMIT = Settings(database_url="postgresql://x", secret_key=SECRET).request_rate_per_minute
-
-SEED_SQL = """
-INSERT INTO users (id, email, password_hash, first_name, father_name, roles, active_role)
-SELECT g, 'student' || g || '@bench.astegni.test', %(hash)s, 'Student', 'Number ' || g,
-       '{student}', 'student'
-  FROM generate_series(1, %(students)s) g;
-INSERT INTO student_profiles (id, user_id, grade_level)
-SELECT g, g, 'Grade ' || (9 + g %% 4) FROM generate_series(1, %(students)s) g;
-INSERT INTO users (id, email, password_hash, first_name, father_name, roles, active_role)
-SELECT %(students)s + g, 'tutor' || g || '@bench.astegni.test', %(hash)s, 'Tutor', 'Number ' || g,
-       '{tutor}', 'tutor'
-  FROM generate_series(1, %(tutors)s) g;
-INSERT INTO tutor_profiles (id, user_id, bio, subjects)
-SELECT g, %(students)s + g, 'Experienced tutor', '{Mathematics,Physics}'
-  FROM generate_series(1, %(tutors)s) g;
-INSERT INTO tutor_packages (id, tutor_id, name, description, hourly_rate, schedule_days,
-                            start_time, end_time)
-SELECT g, (g - 1) / %(packages)s + 1, 'Package ' || g, 'Weekly sessions', 100 + (g %% 9) * 50,
-       '{Monday,Wednesday}', '14:00', '16:00'
-  FROM generate_series(1, %(tutors)s * %(packages)s) g;
-SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users));
-SELECT setval(pg_get_serial_sequence('student_profiles', 'id'), %(students)s);
-SELECT setval(pg_get_serial_sequence('tutor_profiles', 'id'), %(tutors)s);
-SELECT setval(pg_get_serial_sequence('tutor_packages', 'id'), %(tutors)s * %(packages)s);
-"""
-
-# What one request writes; emptied between the two phases so that both start alike.
-WRITTEN = (
-    "requested_sessions, session_request_events, chat_messages, conversation_participants, "
-    "conversations, rate_limits, idempotency_keys, realtime_events, enrolled_students"
-)
-
-# What the endpoint sends, as pgbench sends it: the one statement (autocommit, as on the app's
-# async connections; the same call as sr_create in astegni/session_requests/queries.sql with the
-# values the wrk script sends), then the NOTIFY of its event on the same connection, committed
-# without waiting for the WAL flush, as astegni/core/events.py sends it. Pairs are walked in the
-# order create.lua walks them (n counts each client's transactions, pgbench keeps a client's
-# variables between them; off is the offset in the pair space, as create.lua's), so both runs
-# write the same rows: a new conversation for a student's first package of a tutor, the existing
-# one for that tutor's other packages.
-PGBENCH_SCRIPT = """\\set k :off + :client_id + :n * {clients}
-\\set n :n + 1
-\\set student 1 + :k % {students}
-\\set package 1 + (:k / {students} + (:student - 1) * {packages}) % {all_packages}
-\\set tutor 1 + (:package - 1) / {packages}
-SELECT coalesce(events[1], '') AS event
-  FROM session_request_create(:student, 'student', :tutor, :package, NULL,
-       'I would like to book sessions', 'recurring', '{{Monday,Wednesday}}'::text[], '{{}}'::date[],
-       '14:00'::time, '16:00'::time, 'Africa/Addis_Ababa', 150.00::numeric, NULL, '{{}}'::int[],
-       '{{}}'::text[], 1, {expiry}::float8, {rate})
-\\gset
-SELECT pg_notify('astegni_events', payload)
-  FROM unnest(ARRAY[:event]::text[]) AS payload, set_config('synchronous_commit', 'off', true);
-"""
 
 
 def main() -> int:
@@ -141,78 +88,6 @@ def main() -> int:
             pg.drop_database(server_url, name)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
-
-
-# ---------------------------------------------------------------------------- data
-
-
-def seed(url: str, args: argparse.Namespace) -> None:
-    started = time.monotonic()
-    conn = psycopg2.connect(url)
-    try:
-        apply_schema(conn)
-        settings = Settings(database_url=url, secret_key=SECRET)
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                SEED_SQL,
-                {
-                    "hash": hash_password(settings, "bench-password"),
-                    "students": args.students,
-                    "tutors": args.tutors,
-                    "packages": args.packages,
-                },
-            )
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("VACUUM ANALYZE")
-    finally:
-        conn.close()
-    print(
-        f"seeded {args.students:,} students, {args.tutors:,} tutors, "
-        f"{args.tutors * args.packages:,} packages in {time.monotonic() - started:.1f}s",
-        flush=True,
-    )
-
-
-def pair_count(args: argparse.Namespace) -> int:
-    """The (student, package) pairs of the seed, which both load generators walk."""
-    return args.students * args.tutors * args.packages
-
-
-def empty_written_tables(url: str) -> None:
-    _run(url, f"TRUNCATE {WRITTEN} CASCADE")
-
-
-def analyze_written_tables(url: str) -> None:
-    """Called after each warm-up, as autovacuum would have done on a live database. Without it
-    every connection keeps the plans it made while these tables were empty (sequential scans,
-    foreign-key checks included) and a create costs ~2.5x the PostgreSQL time; ANALYZE
-    invalidates them."""
-    _run(url, f"ANALYZE {WRITTEN}")
-
-
-def _run(url: str, statement: str) -> None:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
-
-
-def count_rows(url: str) -> dict[str, int]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT (SELECT count(*) FROM requested_sessions), (SELECT count(*) FROM chat_messages),"
-                " (SELECT count(*) FROM conversations)"
-            )
-            requests, messages, conversations = cur.fetchone()
-    finally:
-        conn.close()
-    return {"requests": requests, "messages": messages, "conversations": conversations}
 
 
 # ---------------------------------------------------------------------------- the app under wrk
@@ -323,75 +198,6 @@ def start_profiler(pid: int, args: argparse.Namespace) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-# ---------------------------------------------------------------------------- pgbench
-
-
-def run_pgbench(url: str, args: argparse.Namespace, workdir: Path) -> dict:
-    script = workdir / "create.sql"
-    script.write_text(
-        PGBENCH_SCRIPT.format(
-            clients=args.connections,
-            students=args.students,
-            packages=args.packages,
-            all_packages=args.tutors * args.packages,
-            expiry=EXPIRY_SECONDS,
-            rate=RATE_LIMIT,
-        )
-    )
-    log_prefix = workdir / "pgbench"
-
-    def pgbench(duration: int, offset: int, log: bool) -> str:
-        command = [
-            "pgbench",
-            "-n",
-            "-M",
-            "prepared",
-            "-D",
-            "n=0",
-            "-D",
-            f"off={offset}",
-            "-c",
-            str(args.connections),
-            "-j",
-            str(args.threads),
-            "-T",
-            str(duration),
-            "-f",
-            str(script),
-            *(["-l", "--log-prefix", str(log_prefix)] if log else []),
-            url,  # pgbench takes a connection URI as its database name
-        ]
-        return subprocess.run(command, capture_output=True, text=True, check=True, cwd=workdir).stdout
-
-    # As for the app: warm-up pairs from the far end of the pair space, the measured run from the
-    # start, and only the measured run's rows counted.
-    pgbench(args.warmup, pair_count(args) // 2, log=False)
-    analyze_written_tables(url)
-    before = count_rows(url)
-    output = pgbench(args.duration, 0, log=True)
-    after = count_rows(url)
-    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output).group(1))
-    failed = int(re.search(r"number of failed transactions: (\d+)", output).group(1))
-    latencies = sorted(
-        int(line.split()[2]) / 1000.0  # microseconds -> ms
-        for path in workdir.glob("pgbench.*")
-        for line in path.read_text().splitlines()
-    )
-    return {
-        "tps": tps,
-        "failed": failed,
-        "p50_ms": percentile(latencies, 50),
-        "p99_ms": percentile(latencies, 99),
-        "rows": {table: after[table] - before[table] for table in after},
-    }
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(len(values) * p / 100))]
 
 
 # ---------------------------------------------------------------------------- output
