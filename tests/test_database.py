@@ -14,11 +14,10 @@ from astegni.core.database import Database
 from astegni.core.errors import ServiceUnavailable
 from astegni.core.queries import SQL_DIR, DuplicateQueryName, Queries, Query
 from tests.support import notify
-from tests.support.notify import listening
 from tests.support.polling import eventually_async
 
 
-def received(conn, expected: int, wait: float = 5) -> list[dict]:
+def received_json(conn, expected: int, wait: float = 5) -> list[dict]:
     return [json.loads(payload) for payload in notify.received(conn, expected, wait)]
 
 
@@ -27,12 +26,12 @@ def publish(cur, n: int) -> None:
 
 
 def test_events_leave_after_the_commit_in_the_order_they_were_queued(db, db_url):
-    with listening(db_url) as listener:
+    with notify.listening(db_url) as listener:
         with db.transaction() as cur:
             for n in range(3):
                 publish(cur, n)
-            assert received(listener, 1, wait=0.3) == []  # not before the commit
-        assert [e["data"]["n"] for e in received(listener, 3)] == [0, 1, 2]
+            assert received_json(listener, 1, wait=0.3) == []  # not before the commit
+        assert [e["data"]["n"] for e in received_json(listener, 3)] == [0, 1, 2]
 
 
 def test_a_rolled_back_transaction_sends_nothing(db, db_url):
@@ -40,25 +39,26 @@ def test_a_rolled_back_transaction_sends_nothing(db, db_url):
         publish(cur, 1)
         raise RuntimeError("after the event was queued")
 
-    with listening(db_url) as listener:
+    with notify.listening(db_url) as listener:
         with pytest.raises(RuntimeError):
             db.call(fails)
         db.call(publish, 2)  # the same pooled connection: nothing left over from the failure
-        assert [e["data"]["n"] for e in received(listener, 2, wait=1)] == [2]
+        assert [e["data"]["n"] for e in received_json(listener, 2, wait=1)] == [2]
 
 
 def test_a_transaction_on_a_worker_thread_hands_its_events_to_the_running_sender(db, db_url):
     async def work():
         sender = asyncio.create_task(db.sender.run())
+        await eventually_async(lambda: db.sender.running, 5)
         try:
             await db.run(publish, 1)
             await db.run(publish, 2)
         finally:
             sender.cancel()
 
-    with listening(db_url) as listener:
+    with notify.listening(db_url) as listener:
         asyncio.run(work())
-        assert [e["data"]["n"] for e in received(listener, 2)] == [1, 2]
+        assert [e["data"]["n"] for e in received_json(listener, 2)] == [1, 2]
     assert db.idle_count() == 1
 
 
@@ -84,10 +84,10 @@ def test_a_single_statements_events_leave_after_its_commit(db, db_url):
             sender.cancel()
             db.statements.close()
 
-    with listening(db_url) as listener:
+    with notify.listening(db_url) as listener:
         row = asyncio.run(work())
         assert row["answer"] == 7
-        assert [e["data"] for e in received(listener, 1)] == [{"n": 7}]
+        assert [e["data"] for e in received_json(listener, 1)] == [{"n": 7}]
 
 
 def test_transactions_and_single_statements_share_one_admission(db_url):

@@ -292,7 +292,9 @@ class Database:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`call` on a worker thread, once admitted; its events are sent once its slot is free."""
-        committed: list[str] | None = [] if self.sender.running else None
+        # Handed to the Sender here when it runs on this loop; else the transaction sends them.
+        same_loop = self.sender.running and self.sender.loop is asyncio.get_running_loop()
+        committed: list[str] | None = [] if same_loop else None
         async with self.admission:
             result = await anyio.to_thread.run_sync(self._call, fn, args, committed, limiter=self._threads)
         if committed:
@@ -301,7 +303,8 @@ class Database:
 
     async def statement(self, query: Query, params: dict[str, Any]) -> dict[str, Any] | None:
         """One named statement, its own transaction, on the event loop, once admitted; its first
-        row. An `events` column of that row leaves after the commit like a transaction's events."""
+        row. An `events` column of that row leaves after the commit like a transaction's events
+        (through the Sender: this is for the app, which runs one)."""
         row = await self.statements.fetch_one(query, params)
         if row is not None and row.get("events"):
             await self.sender.send(row["events"])

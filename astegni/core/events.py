@@ -18,11 +18,11 @@ the create's server CPU in make bench (docs/benchmarks.md, 2026-11-30). The Send
 synchronous_commit off: the notification queue is not crash-safe anyway.
 
 The price: a process that dies between a commit and its NOTIFY (a millisecond), or a NOTIFY that
-fails twice, loses those events (logged). The write itself is committed, and clients catch up
-through GET /api/chat/messages/{id}?after_id= whenever their socket reconnects. Batches mix
-transactions, and PostgreSQL delivers identical payloads of one transaction once: events carry
-the ids and timestamps of what they announce, and the few that can repeat (a read marker set
-twice to the same message) say the same thing twice.
+cannot be sent (see Sender._send_batch), loses those events (logged). The write itself is
+committed, and clients catch up through GET /api/chat/messages/{id}?after_id= whenever their
+socket reconnects. Batches mix transactions, and PostgreSQL delivers identical payloads of one
+transaction once: events carry the ids and timestamps of what they announce, and the few that
+can repeat (a read marker set twice to the same message) say the same thing twice.
 """
 
 from __future__ import annotations
@@ -115,6 +115,10 @@ class Sender:
     def running(self) -> bool:
         return self._loop is not None
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
+
     async def send(self, payloads: list[str]) -> None:
         """Returns once they are out, or their batch failed (logged, never raised: the write they
         announce is committed either way)."""
@@ -124,7 +128,8 @@ class Sender:
         await self._enqueue(payloads)  # a batch ends within its own timeouts
 
     def send_from_thread(self, payloads: list[str]) -> None:
-        """`send` for code off the Sender's loop (a worker thread), waiting as `send` waits."""
+        """`send` for code off the Sender's loop (a worker thread): waits for the batch, at most
+        three timeouts."""
         loop = self._loop
         if loop is None or threading.get_ident() == self._thread:
             log.warning("%d event(s) not sent: no Sender to hand them to", len(payloads))
@@ -163,9 +168,9 @@ class Sender:
                 self._pending = []
 
     async def _send_batch(self, payloads: list[str]) -> None:
-        """One NOTIFY statement; when its connection fails (a server restart), once more on a
-        fresh one. A batch that times out is not sent again (it may have gone out: clients would
-        see its events twice) and is logged as lost."""
+        """One NOTIFY statement; when its connection is lost (a server restart), once more on a
+        fresh one. A batch that times out or fails in the server is not sent again (a timed-out
+        one may have gone out, and clients would see its events twice) and is logged as lost."""
         for attempt in (1, 2):
             try:
                 async with asyncio.timeout(self.timeout):
@@ -179,7 +184,7 @@ class Sender:
                 raise
             except Exception as exc:
                 self._close()
-                if attempt == 2 or isinstance(exc, TimeoutError):
+                if attempt == 2 or not isinstance(exc, psycopg2.OperationalError):
                     log.error("%d event(s) not sent: %r", len(payloads), exc)
                     return
 

@@ -14,8 +14,10 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from astegni.core.deps import UNAUTHORIZED, Db, TokenClaims, bearer_claims, get_db
+from astegni.core.errors import BadRequest
 from astegni.core.models import INT_MAX, parse_body
 from astegni.session_requests import idempotency, service
 from astegni.session_requests.models import (
@@ -83,12 +85,16 @@ CREATE_ERRORS = UNAUTHORIZED | {
 async def create_session_request(request: Request) -> JSONResponse:
     """A request for a tutor's package, for the caller (student) or their child (parent), and
     its card in the pair's conversation."""
-    # The hottest route reads its token, body and Idempotency-Key itself, in the order declared
-    # parameters would be checked: FastAPI resolving them as parameters cost ~10 % of make
-    # bench's requests/s in five alternated pairs (docs/benchmarks.md, 2026-11-30).
+    # The hottest route reads its token, database, body and Idempotency-Key itself, in that
+    # order: FastAPI resolving them as declared parameters cost a fifth of the route's CPU and
+    # 0.72 -> 0.59 of make bench's ratio in alternated pairs (docs/benchmarks.md, 2026-11-30).
     claims = bearer_claims(request)
     db = await get_db(request)
-    body = parse_body(SessionRequestIn, await request.body(), request.headers.get("content-type"))
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # gone mid-upload: nobody reads the answer, and it is no server error
+        raise BadRequest("The body did not arrive") from None
+    body = parse_body(SessionRequestIn, raw, request.headers.get("content-type"))
     key = idempotency.key_of(request.headers)
     answer = await service.create(db, request.app.state.settings, claims, body, key)
     return answer.response()
