@@ -25,7 +25,6 @@ import threading
 import time
 
 import httpx
-import psycopg2
 
 from bench.faults.load import Writer, lost_or_doubled, percentile, register
 from deploy.checks import (
@@ -39,6 +38,7 @@ from deploy.checks import (
 )
 from deploy.cluster import Cluster
 from deploy.watcher import Watcher
+from tests.support.remote import sql
 
 RECOVERY_SECONDS = 10.0
 TIME_LIMIT_SECONDS = 300
@@ -71,18 +71,14 @@ class PacedWriter(Writer):
 
 def messages_of(direct_url: str, user_id: int) -> dict[int, tuple[str, float]]:
     """Every message in the user's conversations: id -> (type, when written, epoch seconds)."""
-    conn = psycopg2.connect(direct_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT m.id, m.message_type, extract(epoch FROM m.created_at)::float8 FROM chat_messages m"
-                " JOIN conversation_participants p ON p.conversation_id = m.conversation_id"
-                " WHERE p.user_id = %s",
-                (user_id,),
-            )
-            return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
-    finally:
-        conn.close()
+    rows = sql(
+        direct_url,
+        "SELECT m.id, m.message_type, extract(epoch FROM m.created_at)::float8 FROM chat_messages m"
+        " JOIN conversation_participants p ON p.conversation_id = m.conversation_id"
+        " WHERE p.user_id = %s",
+        user_id,
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
 def audit_watcher(

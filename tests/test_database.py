@@ -99,6 +99,7 @@ def test_transactions_and_single_statements_share_one_admission(db_url):
         await eventually_async(lambda: db.admission._slots is not None and db.admission._slots.locked(), 5)
         with pytest.raises(ServiceUnavailable, match="Server busy"):
             await db.statement(sleep, {"seconds": 0})
+        assert await db.ping()  # every slot busy serving: the database answers, the process is ready
         await held
 
     try:
@@ -124,3 +125,15 @@ def test_a_query_name_defined_twice_refuses_to_load(tmp_path):
     elsewhere.write_text("-- name: sr_create\nSELECT 1;\n")
     with pytest.raises(DuplicateQueryName, match="sr_create"):
         Queries(str(elsewhere))
+
+
+def test_a_database_that_does_not_answer_is_not_ready():
+    db = Database("postgresql://postgres@127.0.0.1:1/postgres", connect_timeout=1)
+
+    async def work():
+        return await db.ping()
+
+    try:
+        assert asyncio.run(work()) is False
+    finally:
+        db.close()

@@ -20,6 +20,7 @@ from tests import pg
 from tests.support.factories import PASSWORD
 from tests.support.live import LiveServer, app_client, make_settings
 from tests.support.polling import eventually
+from tests.support.remote import sql
 from tests.throwaway_pg import ThrowawayServer
 
 
@@ -176,16 +177,11 @@ def user_row_locked(db_url: str, user_id: int) -> Iterator[None]:
 
 
 def waiting_on_locks(db_url: str) -> int:
-    conn = psycopg2.connect(db_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return sql(db_url, query)[0][0]
 
 
 def test_an_exhausted_pool_answers_503_with_retry_after(db_url):

@@ -19,27 +19,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg2
-
 from bench.faults.load import Load, lost_or_doubled, percentile
 from tests import pg
 from tests.support.live import LiveServer
+from tests.support.remote import sql
 from tests.throwaway_pg import ThrowawayServer
 
 RECOVERY_SECONDS = 5.0
 
 
 def app_backends(db_url: str) -> list[str]:
-    conn = psycopg2.connect(db_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT state FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name = 'astegni'"
-            )
-            return [row[0] for row in cur.fetchall()]
-    finally:
-        conn.close()
+    rows = sql(
+        db_url,
+        "SELECT state FROM pg_stat_activity"
+        " WHERE datname = current_database() AND application_name = 'astegni'",
+    )
+    return [row[0] for row in rows]
 
 
 def main() -> int:

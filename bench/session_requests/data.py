@@ -10,6 +10,7 @@ import psycopg2
 from astegni.core.schema import apply_schema
 from astegni.core.security import hash_password
 from astegni.core.settings import Settings
+from tests.support.remote import sql
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 EXPIRY_SECONDS = 7 * 86400
@@ -81,7 +82,7 @@ def pair_count(args: argparse.Namespace) -> int:
 
 
 def empty_written_tables(url: str) -> None:
-    _run(url, f"TRUNCATE {WRITTEN} CASCADE")
+    sql(url, f"TRUNCATE {WRITTEN} CASCADE")
 
 
 def analyze_written_tables(url: str) -> None:
@@ -89,28 +90,13 @@ def analyze_written_tables(url: str) -> None:
     every connection keeps the plans it made while these tables were empty (sequential scans,
     foreign-key checks included) and a create costs ~2.5x the PostgreSQL time; ANALYZE
     invalidates them."""
-    _run(url, f"ANALYZE {WRITTEN}")
-
-
-def _run(url: str, statement: str) -> None:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
+    sql(url, f"ANALYZE {WRITTEN}")
 
 
 def count_rows(url: str) -> dict[str, int]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT (SELECT count(*) FROM requested_sessions), (SELECT count(*) FROM chat_messages),"
-                " (SELECT count(*) FROM conversations)"
-            )
-            requests, messages, conversations = cur.fetchone()
-    finally:
-        conn.close()
+    ((requests, messages, conversations),) = sql(
+        url,
+        "SELECT (SELECT count(*) FROM requested_sessions), (SELECT count(*) FROM chat_messages),"
+        " (SELECT count(*) FROM conversations)",
+    )
     return {"requests": requests, "messages": messages, "conversations": conversations}

@@ -31,13 +31,13 @@ def race(calls: list[Callable[[httpx.Client], httpx.Response]]) -> list[httpx.Re
 
 
 def sql(db_url: str, query: str, *params) -> list[tuple]:
-    """Rows of one query in a transaction of its own, committed, on a connection of its own
-    (beside the servers' pools)."""
+    """Rows of one statement (none for a statement that returns none) in a transaction of its own,
+    committed, on a connection of its own (beside the servers' pools)."""
     conn = psycopg2.connect(db_url)
     try:
         with conn, conn.cursor() as cur:
             cur.execute(query, params)
-            return cur.fetchall()
+            return cur.fetchall() if cur.description else []
     finally:
         conn.close()
 
