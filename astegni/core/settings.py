@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]  # the checkout: app.py, .data/
 # The embedded PostgreSQL (DATA_DIR/pg) and the generated secret key live here. ASTEGNI_DATA_DIR
 # moves it (a second checkout, a test); read once at import, like the module constants below it.
 DATA_DIR = Path(os.environ.get("ASTEGNI_DATA_DIR") or PROJECT_DIR / ".data")

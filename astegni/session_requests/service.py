@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from astegni.accounts.principal import load_principal
+from astegni.accounts.principal import caller_profile_id, load_principal
 from astegni.core import events
 from astegni.core.database import Database
 from astegni.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
@@ -159,10 +159,7 @@ def my_requests_page(
 
 
 def _tutor_id(cur: Any, claims: Claims) -> int:
-    tutor_id = load_principal(cur, claims).profile_id("tutor")
-    if tutor_id is None:
-        raise Forbidden(NOT_A_TUTOR, code="not_a_tutor")
-    return tutor_id
+    return caller_profile_id(cur, claims, "tutor", NOT_A_TUTOR, "not_a_tutor")
 
 
 def tutor_page(
